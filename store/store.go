@@ -1,0 +1,176 @@
+// Package store defines the lock rules of filelock (SPEC §1) as one
+// interface, Store, with two implementations that pass one conformance suite
+// (store/storetest): store/memory for one instance and store/redis for many.
+//
+// Every change a Store makes (an acquisition, a release, a presence change)
+// appends its event to the project's event log in the same atomic step, so no
+// change can happen without its event and no event without its change.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"filelock"
+)
+
+// ErrHistoryGone is returned by Store.Events when the id to resume from is
+// unknown or its successors have fallen out of the history window: the
+// reader must start over from a snapshot (Store.Status).
+var ErrHistoryGone = errors.New("store: event id not in history")
+
+// Options are the lock rules' tunables (SPEC §7 lock.*, events.history).
+type Options struct {
+	DefaultTTL      time.Duration // lock.ttl, 90s
+	MinTTL          time.Duration // lock.min_ttl, 5s
+	MaxTTL          time.Duration // lock.max_ttl, 1h
+	History         int           // events.history, 1000 events per project
+	DisconnectGrace time.Duration // lock.disconnect_grace, 10s
+}
+
+// DefaultOptions returns the defaults of SPEC §7.
+func DefaultOptions() Options {
+	return Options{DefaultTTL: 90 * time.Second, MinTTL: 5 * time.Second, MaxTTL: time.Hour, History: 1000, DisconnectGrace: 10 * time.Second}
+}
+
+// ClampTTL returns the lifetime of a lock requested with ttl (0: the default),
+// clamped to [MinTTL, MaxTTL].
+func (o Options) ClampTTL(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		ttl = o.DefaultTTL
+	}
+	return min(max(ttl, o.MinTTL), o.MaxTTL)
+}
+
+// AcquireRequest asks for File of ProjectID on behalf of User.
+type AcquireRequest struct {
+	ProjectID       string
+	File            string
+	User            string
+	TTL             time.Duration // 0: Options.DefaultTTL; clamped to [MinTTL, MaxTTL]
+	ReleasePrevious bool
+}
+
+// AcquireResult is a successful acquisition.
+type AcquireResult struct {
+	Lock     filelock.Lock
+	Renewed  bool           // the user already held the file: TTL refreshed, token kept, no event
+	Released *filelock.Lock // the lock given up by ReleasePrevious (reason switched)
+}
+
+// ReleaseRequest gives File of ProjectID up on behalf of User.
+type ReleaseRequest struct {
+	ProjectID string
+	File      string
+	User      string
+	Token     *int64 // when set, must be the current token
+	Force     bool   // release whoever holds it (reason forced); authorization is the caller's job
+}
+
+// Store owns the lock rules I1–I4 and the event log of SPEC §1 and §4.
+// Lock expiry is judged by the store's clock (Redis: the server's TIME).
+// Every method returns an error of code store_unavailable (filelock.Error)
+// when the backend cannot be reached; callers bound them with a context.
+type Store interface {
+	// Acquire takes the file for the user (SPEC §3 POST /lock).
+	// The rules, checked atomically in this order:
+	//   - the user already holds the file: renew (expires_at = now+ttl, same
+	//     token, same acquired_at, Renewed, no event);
+	//   - another user holds the file: file_locked with that lock;
+	//   - the user holds another file of the project: user_has_lock with that
+	//     lock, unless ReleasePrevious: then lock_released (switched) of the
+	//     old lock and lock_acquired of the new one, both or neither;
+	//   - otherwise lock_acquired; the token is the event's Seq.
+	// A lock in the way whose expires_at has passed is first released with
+	// reason expired (and its event), as the reaper would have done.
+	Acquire(ctx context.Context, req AcquireRequest) (AcquireResult, error)
+
+	// Release gives the file up (SPEC §3 POST /unlock) and returns the lock
+	// released. Errors: not_locked (nobody holds it), not_owner (another user
+	// holds it and !Force), stale_token (Token set and not the current one).
+	// The event's reason is unlocked, or forced when Force.
+	Release(ctx context.Context, req ReleaseRequest) (filelock.Lock, error)
+
+	// Heartbeat extends the user's lock in the project to now + its TTL and
+	// returns it; not_locked when the user holds none. No event.
+	Heartbeat(ctx context.Context, projectID, user string) (filelock.Lock, error)
+
+	// Status returns the project's locks and present users as of its newest
+	// event, whose id is Status.LastEventID (filelock.InitialEventID when the
+	// project has had no event yet).
+	Status(ctx context.Context, projectID string) (filelock.Status, error)
+
+	// Events returns the events of the project after the event afterID, in
+	// order, or ErrHistoryGone when afterID is unknown, from another life of
+	// the store, or older than the history window (Options.History events).
+	// afterID filelock.InitialEventID replays the whole history while it
+	// still starts with the project's first event.
+	Events(ctx context.Context, projectID, afterID string) ([]filelock.Event, error)
+
+	// Connect records a live connection connID of user to the project (a
+	// WebSocket or Socket.IO join, an SSE stream that named the user), leased
+	// until now+lease. The user's first live connection appends user_joined;
+	// it also cancels a pending disconnect release of the user. Connecting an
+	// already live connID only renews its lease.
+	Connect(ctx context.Context, projectID, user, connID string, lease time.Duration) error
+
+	// Disconnect removes the connection (closed, or left the project); an
+	// unknown connID is not an error. When it was the user's last live
+	// connection, it appends user_left and, if the user holds a lock in the
+	// project, schedules its release with reason disconnected at now +
+	// Options.DisconnectGrace, cancelled by a Connect of the user before then.
+	Disconnect(ctx context.Context, projectID, connID string) error
+
+	// Refresh renews the leases of the given live connections of the project
+	// to now+lease. An instance refreshes its connections well within the
+	// lease; a connection whose lease lapses (its instance died) is
+	// disconnected by Run as if Disconnect had been called.
+	Refresh(ctx context.Context, projectID string, connIDs []string, lease time.Duration) error
+
+	// Feed returns a new live feed of appended events. See Feed.
+	Feed(ctx context.Context) (Feed, error)
+
+	// Run releases expired locks with reason expired within a second of their
+	// expires_at, carries out due disconnect releases, and disconnects lapsed
+	// connections, until ctx ends. Several instances may run it on one
+	// backend: each expiry is released (and its event appended) exactly once.
+	Run(ctx context.Context) error
+
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Feed carries events appended by any instance to this one, for the
+// projects it subscribed to. It is a hint, not the log: a notice may be lost
+// (Redis Pub/Sub drops messages while disconnected). Whenever delivery may
+// have lost something, the Feed sends a Notice with Resync set; readers then
+// catch up from Store.Events. Readers also catch up when an Event's Seq is
+// not the one they expected.
+type Feed interface {
+	// Subscribe starts notices of the project. It returns once the
+	// subscription is in effect: every event appended afterwards is notified.
+	Subscribe(ctx context.Context, projectID string) error
+	// Unsubscribe stops notices of the project.
+	Unsubscribe(ctx context.Context, projectID string) error
+	// Notices is the channel of notices; it is closed by Close.
+	Notices() <-chan Notice
+	// Close ends the feed.
+	Close() error
+}
+
+// Notice is one message of a Feed: an appended event of ProjectID, or, when
+// Resync is set, a request to catch up ProjectID ("" means every project).
+type Notice struct {
+	ProjectID string
+	Event     filelock.Event
+	Resync    bool
+}
+
+// Unavailable wraps a backend failure as a store_unavailable error.
+func Unavailable(err error) error {
+	return &filelock.Error{Code: filelock.EUnavailable, Message: "store unavailable: " + err.Error()}
+}
