@@ -1,0 +1,149 @@
+package memory
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"filelock"
+	"filelock/store"
+)
+
+// Acquire implements store.Store (rules in store.Store.Acquire).
+func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.AcquireResult, error) {
+	ttl := s.opts.ClampTTL(req.TTL)
+	if err := s.begin(ctx); err != nil {
+		return store.AcquireResult{}, err
+	}
+	defer s.mu.Unlock()
+	p := s.project(req.ProjectID, true)
+	now := time.Now()
+	l := s.live(p, p.locks[req.File], now)
+	if l != nil {
+		if l.User != req.User {
+			e := filelock.LockError(filelock.EFileLocked, *l, "%s is locked by %s", l.File, l.User)
+			e.Field = "file"
+			return store.AcquireResult{}, e
+		}
+		l.ExpiresAt = stamp(now).Add(ttl)
+		l.TTL = ttl
+		s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
+		return store.AcquireResult{Lock: *l, Renewed: true}, nil
+	}
+	var res store.AcquireResult
+	if f, ok := p.held[req.User]; ok {
+		if old := s.live(p, p.locks[f], now); old != nil {
+			if !req.ReleasePrevious {
+				return store.AcquireResult{}, filelock.LockError(filelock.EUserHasLock, *old, "%s already holds %s", old.User, old.File)
+			}
+			released := s.release(p, old, filelock.ReasonSwitched)
+			res.Released = &released
+		}
+	}
+	at := stamp(now)
+	l = &filelock.Lock{ProjectID: p.id, File: req.File, User: req.User, Token: int64(s.nextSeq(p)), AcquiredAt: at, ExpiresAt: at.Add(ttl), TTL: ttl}
+	p.locks[l.File] = l
+	p.held[l.User] = l.File
+	s.append(p, filelock.Event{Type: filelock.EventLockAcquired, Lock: *l})
+	s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
+	res.Lock = *l
+	return res, nil
+}
+
+// Release implements store.Store (rules in store.Store.Release).
+func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock.Lock, error) {
+	if err := s.begin(ctx); err != nil {
+		return filelock.Lock{}, err
+	}
+	defer s.mu.Unlock()
+	var l *filelock.Lock
+	if p := s.project(req.ProjectID, false); p != nil {
+		l = s.live(p, p.locks[req.File], time.Now())
+	}
+	switch {
+	case l == nil:
+		e := filelock.Errorf(filelock.ENotLocked, "%s is not locked", req.File)
+		e.Field = "file"
+		return filelock.Lock{}, e
+	case !req.Force && l.User != req.User:
+		return filelock.Lock{}, filelock.LockError(filelock.ENotOwner, *l, "%s is locked by %s", l.File, l.User)
+	case req.Token != nil && *req.Token != l.Token:
+		e := filelock.LockError(filelock.EStaleToken, *l, "token %d is not the current token of %s", *req.Token, l.File)
+		e.Field = "token"
+		return filelock.Lock{}, e
+	}
+	reason := filelock.ReasonUnlocked
+	if req.Force {
+		reason = filelock.ReasonForced
+	}
+	return s.release(s.projects[req.ProjectID], l, reason), nil
+}
+
+// Heartbeat implements store.Store.
+func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock.Lock, error) {
+	if err := s.begin(ctx); err != nil {
+		return filelock.Lock{}, err
+	}
+	defer s.mu.Unlock()
+	now := time.Now()
+	var l *filelock.Lock
+	if p := s.project(projectID, false); p != nil {
+		if f, ok := p.held[user]; ok {
+			l = s.live(p, p.locks[f], now)
+		}
+	}
+	if l == nil {
+		return filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "%s holds no lock in %s", user, projectID)
+	}
+	l.ExpiresAt = stamp(now).Add(l.TTL)
+	s.schedule(lockKey(projectID, l.File), l.ExpiresAt)
+	return *l, nil
+}
+
+// Status implements store.Store.
+func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, error) {
+	if err := s.begin(ctx); err != nil {
+		return filelock.Status{}, err
+	}
+	defer s.mu.Unlock()
+	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}, LastEventID: filelock.InitialEventID}
+	p := s.project(projectID, false)
+	if p == nil {
+		return st, nil
+	}
+	for _, l := range p.locks {
+		st.Locks = append(st.Locks, *l)
+	}
+	slices.SortFunc(st.Locks, func(a, b filelock.Lock) int { return strings.Compare(a.File, b.File) })
+	for u := range p.present {
+		st.Users = append(st.Users, u)
+	}
+	slices.Sort(st.Users)
+	if p.seq != 0 {
+		st.LastEventID = filelock.Event{Seq: p.seq}.ID()
+	}
+	return st, nil
+}
+
+// live returns l unless it is nil or expired; an expired lock is released
+// with reason expired first (lazy expiry).
+func (s *Store) live(p *project, l *filelock.Lock, now time.Time) *filelock.Lock {
+	if l == nil {
+		return nil
+	}
+	if !now.Before(l.ExpiresAt) {
+		s.release(p, l, filelock.ReasonExpired)
+		return nil
+	}
+	return l
+}
+
+// release removes the lock, appends its lock_released and returns it.
+func (s *Store) release(p *project, l *filelock.Lock, reason string) filelock.Lock {
+	delete(p.locks, l.File)
+	delete(p.held, l.User)
+	s.cancel(lockKey(p.id, l.File))
+	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: *l, Reason: reason})
+	return *l
+}

@@ -1,0 +1,140 @@
+// Package memory is the in-process store.Store: one instance, nothing
+// survives a restart (SPEC §8). All state sits behind one mutex; every
+// change appends its event in the same critical section, and feeds are fed
+// without blocking it.
+package memory
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"filelock"
+	"filelock/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+var (
+	errClosed     = errors.New("memory store closed")
+	errFeedClosed = errors.New("feed closed")
+)
+
+// Store is the in-process store. Create it with New.
+type Store struct {
+	opts store.Options
+
+	mu       sync.Mutex
+	closed   bool
+	projects map[string]*project
+	subs     map[string]map[*feed]struct{} // project → subscribed feeds
+	feeds    map[*feed]struct{}
+	due      dueQueue
+	wake     chan struct{} // closed (and replaced) when the next due time moves earlier
+	done     chan struct{} // closed by Close
+}
+
+// project is the state of one project.
+type project struct {
+	id      string
+	base    uint64 // Seq before the first event (unix ms * 1000 at the first event)
+	seq     uint64 // Seq of the newest event; 0 before the first
+	hist    []filelock.Event
+	locks   map[string]*filelock.Lock // by file
+	held    map[string]string         // user → file
+	conns   map[string]*conn          // connection id → connection
+	present map[string]int            // user → live connections
+}
+
+type conn struct {
+	user  string
+	lease time.Time // zero: no lease
+}
+
+// New returns an empty store. Zero fields of opts take the defaults of
+// store.DefaultOptions.
+func New(opts store.Options) *Store {
+	def := store.DefaultOptions()
+	if opts.DefaultTTL <= 0 {
+		opts.DefaultTTL = def.DefaultTTL
+	}
+	if opts.MinTTL <= 0 {
+		opts.MinTTL = min(def.MinTTL, opts.DefaultTTL)
+	}
+	if opts.MaxTTL <= 0 {
+		opts.MaxTTL = max(def.MaxTTL, opts.DefaultTTL)
+	}
+	if opts.History <= 0 {
+		opts.History = def.History
+	}
+	if opts.DisconnectGrace < 0 {
+		opts.DisconnectGrace = 0
+	}
+	return &Store{
+		opts:     opts,
+		projects: map[string]*project{},
+		subs:     map[string]map[*feed]struct{}{},
+		feeds:    map[*feed]struct{}{},
+		due:      newDueQueue(),
+		wake:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// begin checks the context and the store and takes the lock; the caller
+// defers s.mu.Unlock.
+func (s *Store) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return store.Unavailable(err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return store.Unavailable(errClosed)
+	}
+	return nil
+}
+
+// project returns the project, creating it when create is set (else nil).
+func (s *Store) project(id string, create bool) *project {
+	p := s.projects[id]
+	if p == nil && create {
+		p = &project{id: id, locks: map[string]*filelock.Lock{}, held: map[string]string{}, conns: map[string]*conn{}, present: map[string]int{}}
+		s.projects[id] = p
+	}
+	return p
+}
+
+// stamp is a lock timestamp: UTC, millisecond precision like the wire format.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// Ping reports store_unavailable once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close ends Run, closes every feed and makes every later call fail with
+// store_unavailable. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	feeds := make([]*feed, 0, len(s.feeds))
+	for f := range s.feeds {
+		feeds = append(feeds, f)
+	}
+	s.mu.Unlock()
+	for _, f := range feeds {
+		_ = f.Close()
+	}
+	return nil
+}
