@@ -1,0 +1,107 @@
+package redis
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"filelock"
+)
+
+// wireEvent is the compact JSON of an event in the stream and on Pub/Sub,
+// written by lua/lib.lua's emit. Numbers travel as strings (Lua would round
+// them): s seq, k token, a acquired_at ms, x expires_at ms, l ttl ms.
+type wireEvent struct {
+	T string `json:"t"`
+	S string `json:"s"`
+	F string `json:"f"`
+	U string `json:"u"`
+	K string `json:"k"`
+	A string `json:"a"`
+	X string `json:"x"`
+	L string `json:"l"`
+	R string `json:"r"`
+}
+
+// decodeEvent reads one event of the project.
+func decodeEvent(projectID, js string) (filelock.Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal([]byte(js), &w); err != nil {
+		return filelock.Event{}, fmt.Errorf("redis store: bad event %q: %w", js, err)
+	}
+	seq, err := strconv.ParseUint(w.S, 10, 64)
+	if err != nil {
+		return filelock.Event{}, fmt.Errorf("redis store: bad event seq %q", w.S)
+	}
+	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq}
+	switch w.T {
+	case filelock.EventLockAcquired, filelock.EventLockReleased:
+		ev.Lock = filelock.Lock{ProjectID: projectID, File: w.F, User: w.U, Token: num(w.K),
+			AcquiredAt: ms(w.A), ExpiresAt: ms(w.X), TTL: time.Duration(num(w.L)) * time.Millisecond}
+		ev.Reason = w.R
+		if w.T == filelock.EventLockReleased {
+			ev.Lock.AcquiredAt, ev.Lock.ExpiresAt = time.Time{}, time.Time{}
+		}
+	case filelock.EventUserJoined, filelock.EventUserLeft:
+		ev.User = w.U
+	default:
+		return filelock.Event{}, fmt.Errorf("redis store: unknown event type %q", w.T)
+	}
+	return ev, nil
+}
+
+func num(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+func ms(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	return time.UnixMilli(num(s)).UTC()
+}
+
+// decodeLock reads a lock reply of lua/lib.lua's lock_reply:
+// {file, user, token, acquired_at ms, expires_at ms, ttl ms}.
+func decodeLock(projectID string, v any) (filelock.Lock, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) != 6 {
+		return filelock.Lock{}, fmt.Errorf("redis store: bad lock reply %v", v)
+	}
+	f := make([]string, 6)
+	for i, x := range a {
+		if f[i], ok = x.(string); !ok {
+			return filelock.Lock{}, fmt.Errorf("redis store: bad lock reply %v", v)
+		}
+	}
+	return filelock.Lock{ProjectID: projectID, File: f[0], User: f[1], Token: num(f[2]),
+		AcquiredAt: ms(f[3]), ExpiresAt: ms(f[4]), TTL: time.Duration(num(f[5])) * time.Millisecond}, nil
+}
+
+// reply splits a script's {code, ...} reply.
+func reply(v any) (code string, rest []any, err error) {
+	a, ok := v.([]any)
+	if !ok || len(a) == 0 {
+		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
+	}
+	code, ok = a[0].(string)
+	if !ok {
+		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
+	}
+	return code, a[1:], nil
+}
+
+// dueOf reads a next_due reply: ms, or -1 for none.
+func dueOf(v any) int64 {
+	s, ok := v.(string)
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}

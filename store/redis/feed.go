@@ -1,0 +1,174 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"filelock/store"
+)
+
+// Feed tuning: the buffer of Notices, how long the receive loop waits for a
+// message before it pings the connection, and its backoff while Redis is
+// unreachable.
+const (
+	feedBuffer     = 1024
+	feedPingAfter  = 15 * time.Second
+	feedMaxBackoff = time.Second
+)
+
+// Feed implements store.Store: one Pub/Sub connection per Feed. go-redis
+// reconnects and resubscribes by itself; every subscription confirmation
+// that no Subscribe waits for is such a resubscription, after which the
+// Feed sends a Resync notice for the project (messages published while the
+// connection was down are lost).
+func (s *Store) Feed(ctx context.Context) (store.Feed, error) {
+	f := &feed{
+		s:       s,
+		ps:      s.rdb.Subscribe(context.WithoutCancel(ctx)),
+		out:     make(chan store.Notice, feedBuffer),
+		waiters: map[string][]chan struct{}{},
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
+	go f.loop()
+	return f, nil
+}
+
+type feed struct {
+	s   *Store
+	ps  *goredis.PubSub
+	out chan store.Notice
+
+	mu      sync.Mutex
+	waiters map[string][]chan struct{} // channel -> Subscribe calls awaiting confirmation
+
+	closeOnce sync.Once
+	done      chan struct{} // closed by Close
+	exited    chan struct{} // closed when loop has returned
+}
+
+func (f *feed) Notices() <-chan store.Notice { return f.out }
+
+// Subscribe implements store.Feed: it returns once Redis confirmed the
+// subscription.
+func (f *feed) Subscribe(ctx context.Context, projectID string) error {
+	ch := f.s.channel(projectID)
+	w := make(chan struct{})
+	f.mu.Lock()
+	f.waiters[ch] = append(f.waiters[ch], w)
+	f.mu.Unlock()
+	err := f.ps.Subscribe(ctx, ch)
+	if err == nil {
+		select {
+		case <-w:
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-f.done:
+			err = errors.New("feed closed")
+		}
+	}
+	f.mu.Lock()
+	ws := f.waiters[ch]
+	for i, x := range ws {
+		if x == w {
+			f.waiters[ch] = append(ws[:i:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(f.waiters[ch]) == 0 {
+		delete(f.waiters, ch)
+	}
+	f.mu.Unlock()
+	return store.Unavailable(err)
+}
+
+// Unsubscribe implements store.Feed.
+func (f *feed) Unsubscribe(ctx context.Context, projectID string) error {
+	return wrap(f.ps.Unsubscribe(ctx, f.s.channel(projectID)))
+}
+
+// Close implements store.Feed; Notices is closed when it returns.
+func (f *feed) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.done)
+		_ = f.ps.Close()
+	})
+	<-f.exited
+	return nil
+}
+
+func (f *feed) loop() {
+	defer close(f.exited)
+	defer close(f.out)
+	ctx := context.Background()
+	backoff := 10 * time.Millisecond
+	for {
+		msg, err := f.ps.ReceiveTimeout(ctx, feedPingAfter)
+		select {
+		case <-f.done:
+			return
+		default:
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				_ = f.ps.Ping(ctx) // keeps a silent connection checked
+				continue
+			}
+			select { // go-redis reconnects and resubscribes on the next Receive
+			case <-f.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, feedMaxBackoff)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			f.mu.Lock()
+			ws, waited := f.waiters[m.Channel]
+			delete(f.waiters, m.Channel)
+			f.mu.Unlock()
+			for _, w := range ws {
+				close(w)
+			}
+			if !waited && !f.send(store.Notice{ProjectID: f.s.projectOf(m.Channel), Resync: true}) {
+				return
+			}
+		case *goredis.Message:
+			p := f.s.projectOf(m.Channel)
+			if p == "" {
+				continue
+			}
+			n := store.Notice{ProjectID: p}
+			if ev, err := decodeEvent(p, m.Payload); err == nil {
+				n.Event = ev
+			} else {
+				n.Resync = true
+			}
+			if !f.send(n) {
+				return
+			}
+		}
+	}
+}
+
+// send delivers a notice, waiting for the reader; false when the feed closed.
+func (f *feed) send(n store.Notice) bool {
+	select {
+	case f.out <- n:
+		return true
+	case <-f.done:
+		return false
+	}
+}

@@ -1,0 +1,114 @@
+// Package redis is the store.Store of filelock for many instances sharing one
+// Redis (standalone, Sentinel or Cluster). Every operation is one Lua script
+// (lua/*.lua) run atomically on the project's hash slot; the lock clock is
+// the Redis server's TIME, so all instances agree on expiry.
+//
+// Key layout, P being the key prefix and p the project id (which cannot
+// contain braces, so {p} is the project's Redis Cluster hash tag):
+//
+//	P lock:{p}:<file>   hash user, token, acq, exp, ttl; Redis TTL exp + 1 min
+//	P users:{p}         hash user -> "<token>:<file>" held
+//	P expiry:{p}        zset file -> expires_at ms
+//	P meta:{p}          hash seq (last event), base (seq before the first event)
+//	P events:{p}        stream, id <seq>-0, exact MAXLEN Options.History; also
+//	                    the Pub/Sub channel the events are published on
+//	P conns:{p}         zset connID -> lease deadline ms
+//	P connuser:{p}      hash connID -> user
+//	P present:{p}       hash user -> live connections
+//	P grace:{p}         zset user -> disconnect release deadline ms
+//	P {reaper}:due      zset project -> earliest due ms (reaper slot)
+//	P {reaper}:ver      hash project -> registration version (reaper slot)
+//
+// Event seqs start at base = the Redis time in ms × 1000 when a project's
+// meta is created, so if Redis comes back empty, tokens and event ids still
+// go up.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"filelock/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a store.Store on Redis. Its methods are safe for concurrent use.
+type Store struct {
+	rdb    goredis.UniversalClient
+	opts   store.Options
+	prefix string
+}
+
+// New returns a Store on client with the rules opts, prefixing every key
+// with prefix (which must not contain '{' or '}'). The client stays the
+// caller's: Close does not close it. For the store's errors to honour the
+// callers' deadlines, create the client with ContextTimeoutEnabled.
+func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
+	return &Store{rdb: client, opts: opts, prefix: prefix}
+}
+
+// Ping reports whether Redis answers PING.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap(s.rdb.Ping(ctx).Err())
+}
+
+// Close releases nothing: the client is the caller's, feeds are closed by
+// their owners, Run ends with its context.
+func (s *Store) Close() error { return nil }
+
+// keys is the key set of one project, in the order of lua/lib.lua's KEYS.
+func (s *Store) keys(projectID, file string) []string {
+	tag := "{" + projectID + "}"
+	p := s.prefix
+	lock := p + "lock:" + tag + ":" + file
+	return []string{p + "meta:" + tag, p + "events:" + tag, p + "users:" + tag, p + "expiry:" + tag,
+		p + "conns:" + tag, p + "connuser:" + tag, p + "present:" + tag, p + "grace:" + tag, lock}
+}
+
+// channel is the project's Pub/Sub channel (the name of its events stream).
+func (s *Store) channel(projectID string) string {
+	return s.prefix + "events:{" + projectID + "}"
+}
+
+// projectOf returns the project of a channel, "" if it is not one.
+func (s *Store) projectOf(channel string) string {
+	p, ok := strings.CutPrefix(channel, s.prefix+"events:{")
+	if !ok || !strings.HasSuffix(p, "}") {
+		return ""
+	}
+	return p[:len(p)-1]
+}
+
+func (s *Store) reaperKeys() []string {
+	return []string{s.prefix + "{reaper}:due", s.prefix + "{reaper}:ver"}
+}
+
+// wrap maps a Redis failure to store_unavailable; a reply error that is not
+// about availability (a bug) stays a plain error.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rerr goredis.Error
+	if errors.As(err, &rerr) && !isNetErr(err) {
+		msg := rerr.Error()
+		for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "MOVED", "ASK"} {
+			if strings.HasPrefix(msg, p) {
+				return store.Unavailable(err)
+			}
+		}
+		return fmt.Errorf("redis store: %w", err)
+	}
+	return store.Unavailable(err)
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
