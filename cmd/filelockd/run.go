@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"filelock/auth"
+	"filelock/configs"
+	"filelock/handlers"
+	"filelock/store"
+	"filelock/store/memory"
+	"filelock/store/redis"
+)
+
+// storeTimeout bounds every store call of a request (SPEC §8: never a hang
+// past 2 s).
+const storeTimeout = 2 * time.Second
+
+// run serves until ctx ends, then stops gracefully within
+// http.shutdown_timeout. It logs to stdout; its first log line after
+// start-up is `msg=listening addr=HOST:PORT` with the bound address.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := configs.Load(args, getenv)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
+	// Start and stop are logged whatever log.level says: scripts wait for
+	// the listening line to learn the bound address.
+	lifecycle := slog.New(slog.NewTextHandler(stdout, nil))
+	var authn handlers.Auth // nil: auth.mode none
+	if cfg.Auth.Mode == "jwt" {
+		v, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile})
+		if err != nil {
+			return err
+		}
+		authn = jwtAuth{v}
+	} else {
+		log.Warn("auth.mode is none: every request is trusted to name its own user; use auth.mode jwt outside trusted networks")
+	}
+
+	opts := store.Options{
+		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
+		History: cfg.Events.History, DisconnectGrace: cfg.Lock.DisconnectGrace,
+	}
+	st, closeStore, err := newStore(cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr: %w", err)
+	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := st.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("store background work stopped", "err", err)
+		}
+	})
+	defer func() { stopRun(); wg.Wait() }()
+
+	h := handlers.New(handlers.Config{
+		Store:             st,
+		Options:           opts,
+		HeartbeatInterval: cfg.Lock.HeartbeatInterval,
+		StoreTimeout:      storeTimeout,
+		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
+		SSEKeepalive:      cfg.SSE.Keepalive,
+		SendQueue:         cfg.Limits.SendQueue,
+		Logger:            log,
+		Auth:              authn,
+	})
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: event streams are long-lived.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	// Live streams never go idle: end them when shutdown starts.
+	srv.RegisterOnShutdown(func() { _ = h.Close() })
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	lifecycle.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store.Backend, "auth", cfg.Auth.Mode)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.HTTP.ShutdownTimeout)
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("graceful shutdown incomplete; closing connections", "err", err)
+		_ = srv.Close()
+	}
+	<-served
+	lifecycle.Info("stopped")
+	return nil
+}
+
+// newStore builds the configured store and the function that closes it
+// and its resources.
+func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), error) {
+	switch cfg.Store.Backend {
+	case "memory":
+		st := memory.New(opts)
+		return st, func() { _ = st.Close() }, nil
+	case "redis":
+		// One address: a server; several: a Cluster; master_name: Sentinel.
+		client := goredis.NewUniversalClient(&goredis.UniversalOptions{
+			Addrs:                 cfg.Redis.Addrs,
+			MasterName:            cfg.Redis.MasterName,
+			Username:              cfg.Redis.Username,
+			Password:              cfg.Redis.Password,
+			DB:                    cfg.Redis.DB,
+			ContextTimeoutEnabled: true, // store calls honour the request's deadline
+		})
+		st := redis.New(client, opts, cfg.Redis.KeyPrefix)
+		return st, func() { _ = st.Close(); _ = client.Close() }, nil
+	default:
+		return nil, nil, fmt.Errorf("store.backend: %q is not one of memory, redis", cfg.Store.Backend)
+	}
+}

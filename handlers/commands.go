@@ -1,0 +1,306 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"filelock"
+	"filelock/store"
+)
+
+// The commands of SPEC §3, shared by every transport: REST decodes a body
+// into the params, WebSocket and Socket.IO decode a message's data into the
+// same structs (filling UserID from the connection where the message has
+// none), and each calls the same cmd* function. A cmd* function validates
+// its params (SPEC §2), authorizes the action, bounds the store call by
+// Config.StoreTimeout and returns the REST 200 body, or an error to be shown
+// with ErrorReply.
+
+// Command names, as handed to Auth.Authorize.
+const (
+	CmdLock      = "lock"
+	CmdUnlock    = "unlock"
+	CmdHeartbeat = "heartbeat"
+	CmdStatus    = "status"
+)
+
+// Identity is the caller as its transport authenticated it (auth.mode jwt:
+// the token's claims). The zero Identity is the anonymous caller of
+// auth.mode none.
+type Identity struct {
+	User     string   // the authenticated user (jwt "sub"); "" when anonymous
+	Projects []string // project ids the caller may touch ("*": all)
+	Admin    bool     // may force
+}
+
+// Action is a command as authorization sees it.
+type Action struct {
+	Command   string // Cmd*, or a transport's own (join_project, events)
+	ProjectID string
+	UserID    string // the user the request names; "" when it names none
+	Force     bool
+}
+
+// Auth is the seam for authentication and authorization (SPEC §6).
+type Auth interface {
+	// Identify authenticates an HTTP request (a REST call, an SSE stream,
+	// a WebSocket or Socket.IO handshake); unauthorized when it does not
+	// carry valid credentials.
+	Identify(r *http.Request) (Identity, error)
+	// Authorize returns the user on whose behalf the action runs, or
+	// forbidden, user_mismatch (the request names another user than the
+	// caller) or forbidden for a force without admin.
+	Authorize(who Identity, a Action) (user string, err error)
+}
+
+// NoAuth is auth.mode none: everyone is anonymous, the user is whoever the
+// request names, and everything is allowed (force included).
+type NoAuth struct{}
+
+// Identify implements Auth.
+func (NoAuth) Identify(*http.Request) (Identity, error) { return Identity{}, nil }
+
+// Authorize implements Auth.
+func (NoAuth) Authorize(_ Identity, a Action) (string, error) { return a.UserID, nil }
+
+// LockParams are the parameters of lock (POST /lock).
+type LockParams struct {
+	ProjectID       string   `json:"project_id" validate:"required" example:"1234"`
+	File            string   `json:"file" validate:"required" example:"images/a.jpg"`
+	UserID          string   `json:"user_id" validate:"required" example:"user1"`
+	TTLSeconds      *float64 `json:"ttl_seconds,omitempty" example:"90"` // default lock.ttl; clamped to [lock.min_ttl, lock.max_ttl]
+	ReleasePrevious bool     `json:"release_previous,omitempty"`
+}
+
+// LockReply is the answer to a successful lock.
+type LockReply struct {
+	Acquired                 bool           `json:"acquired" example:"true"`
+	Renewed                  bool           `json:"renewed"`
+	Lock                     filelock.Lock  `json:"lock"`
+	Released                 *filelock.Lock `json:"released,omitempty"`
+	HeartbeatIntervalSeconds float64        `json:"heartbeat_interval_seconds" example:"30"`
+}
+
+// UnlockParams are the parameters of unlock (POST /unlock).
+type UnlockParams struct {
+	ProjectID string `json:"project_id" validate:"required" example:"1234"`
+	File      string `json:"file" validate:"required" example:"images/a.jpg"`
+	UserID    string `json:"user_id" validate:"required" example:"user1"`
+	Token     *int64 `json:"token,omitempty" example:"42"`
+	Force     bool   `json:"force,omitempty"`
+}
+
+// UnlockReply is the answer to a successful unlock.
+type UnlockReply struct {
+	Released bool          `json:"released" example:"true"`
+	Lock     filelock.Lock `json:"lock"`
+}
+
+// HeartbeatParams are the parameters of heartbeat (POST /heartbeat).
+type HeartbeatParams struct {
+	ProjectID string `json:"project_id" validate:"required" example:"1234"`
+	UserID    string `json:"user_id" validate:"required" example:"user1"`
+}
+
+// HeartbeatReply is the answer to a successful heartbeat.
+type HeartbeatReply struct {
+	Lock filelock.Lock `json:"lock"`
+}
+
+// StatusParams are the parameters of status (GET /status/{project_id}).
+type StatusParams struct {
+	ProjectID string `json:"project_id"`
+}
+
+// StatusReply is a project's state (SPEC §3 GET /status).
+type StatusReply struct {
+	ProjectID   string          `json:"project_id" example:"1234"`
+	Locks       []filelock.Lock `json:"locks"`
+	Users       []string        `json:"users" example:"user1"`
+	LastEventID string          `json:"last_event_id" example:"42"`
+	ServerTime  string          `json:"server_time" example:"2026-11-27T08:00:00.000Z"`
+}
+
+func (s *Server) cmdLock(ctx context.Context, who Identity, p LockParams) (LockReply, error) {
+	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
+		return LockReply{}, err
+	}
+	ttl, err := s.ttlOf(p.TTLSeconds)
+	if err != nil {
+		return LockReply{}, err
+	}
+	user, err := s.authorize(who, Action{Command: CmdLock, ProjectID: p.ProjectID, UserID: p.UserID})
+	if err != nil {
+		return LockReply{}, err
+	}
+	res, err := storeCall(ctx, s, func(ctx context.Context) (store.AcquireResult, error) {
+		return s.cfg.Store.Acquire(ctx, store.AcquireRequest{
+			ProjectID: p.ProjectID, File: p.File, User: user, TTL: ttl, ReleasePrevious: p.ReleasePrevious,
+		})
+	})
+	if err != nil {
+		return LockReply{}, err
+	}
+	if res.Released != nil {
+		s.metrics.released.WithLabelValues(filelock.ReasonSwitched).Inc()
+	}
+	if !res.Renewed {
+		s.metrics.acquired.Inc()
+	}
+	return LockReply{Acquired: true, Renewed: res.Renewed, Lock: res.Lock, Released: res.Released,
+		HeartbeatIntervalSeconds: s.cfg.HeartbeatInterval.Seconds()}, nil
+}
+
+func (s *Server) cmdUnlock(ctx context.Context, who Identity, p UnlockParams) (UnlockReply, error) {
+	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
+		return UnlockReply{}, err
+	}
+	user, err := s.authorize(who, Action{Command: CmdUnlock, ProjectID: p.ProjectID, UserID: p.UserID, Force: p.Force})
+	if err != nil {
+		return UnlockReply{}, err
+	}
+	l, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Lock, error) {
+		return s.cfg.Store.Release(ctx, store.ReleaseRequest{
+			ProjectID: p.ProjectID, File: p.File, User: user, Token: p.Token, Force: p.Force,
+		})
+	})
+	if err != nil {
+		return UnlockReply{}, err
+	}
+	reason := filelock.ReasonUnlocked
+	if p.Force {
+		reason = filelock.ReasonForced
+	}
+	s.metrics.released.WithLabelValues(reason).Inc()
+	return UnlockReply{Released: true, Lock: l}, nil
+}
+
+func (s *Server) cmdHeartbeat(ctx context.Context, who Identity, p HeartbeatParams) (HeartbeatReply, error) {
+	if err := filelock.ValidateProjectID(p.ProjectID); err != nil {
+		return HeartbeatReply{}, err
+	}
+	user, err := s.authorize(who, Action{Command: CmdHeartbeat, ProjectID: p.ProjectID, UserID: p.UserID})
+	if err != nil {
+		return HeartbeatReply{}, err
+	}
+	l, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Lock, error) {
+		return s.cfg.Store.Heartbeat(ctx, p.ProjectID, user)
+	})
+	if err != nil {
+		return HeartbeatReply{}, err
+	}
+	return HeartbeatReply{Lock: l}, nil
+}
+
+func (s *Server) cmdStatus(ctx context.Context, who Identity, p StatusParams) (StatusReply, error) {
+	if err := filelock.ValidateProjectID(p.ProjectID); err != nil {
+		return StatusReply{}, err
+	}
+	if _, err := s.auth.Authorize(who, Action{Command: CmdStatus, ProjectID: p.ProjectID}); err != nil {
+		return StatusReply{}, err
+	}
+	st, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Status, error) {
+		return s.cfg.Store.Status(ctx, p.ProjectID)
+	})
+	if err != nil {
+		return StatusReply{}, err
+	}
+	r := StatusReply{ProjectID: p.ProjectID, Locks: st.Locks, Users: st.Users, LastEventID: st.LastEventID,
+		ServerTime: filelock.FormatTime(time.Now())}
+	if r.Locks == nil {
+		r.Locks = []filelock.Lock{}
+	}
+	if r.Users == nil {
+		r.Users = []string{}
+	}
+	if r.LastEventID == "" {
+		r.LastEventID = filelock.InitialEventID
+	}
+	return r, nil
+}
+
+// authorize asks Auth for the acting user of a and validates it as the
+// request's user_id.
+func (s *Server) authorize(who Identity, a Action) (string, error) {
+	user, err := s.auth.Authorize(who, a)
+	if err != nil {
+		return "", err
+	}
+	if err := filelock.ValidateUser("user_id", user); err != nil {
+		return "", err
+	}
+	return user, nil
+}
+
+// validate returns the first non-nil error.
+func validate(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ttlOf converts ttl_seconds to a duration; nil means the default. The
+// store clamps it to [lock.min_ttl, lock.max_ttl]; larger values are cut to
+// lock.max_ttl before conversion so they cannot overflow.
+func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
+	if secs == nil {
+		return 0, nil
+	}
+	v := *secs
+	if math.IsNaN(v) || v <= 0 {
+		return 0, filelock.FieldError("ttl_seconds", "ttl_seconds must be a positive number of seconds")
+	}
+	return time.Duration(math.Min(v, s.cfg.Options.MaxTTL.Seconds()) * float64(time.Second)), nil
+}
+
+// storeCall runs f with a context bounded by Config.StoreTimeout and
+// answers store_unavailable when f has not returned by then, even if f
+// ignores its context.
+func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { // a panicking store must not take the process down
+			if p := recover(); p != nil {
+				s.log.Error("store panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				var zero T
+				done <- result{zero, filelock.Errorf(filelock.EInternal, "internal error")}
+			}
+		}()
+		v, err := f(ctx)
+		done <- result{v, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		r.err = errUnavailable("no answer within " + s.cfg.StoreTimeout.String())
+	}
+	if r.err == nil {
+		return r.v, nil
+	}
+	var fe *filelock.Error
+	if !errors.As(r.err, &fe) {
+		// Stores speak *filelock.Error; anything else (a deadline, a raw
+		// backend error) means the backend did not answer properly.
+		s.log.Warn("store error", "err", r.err)
+		r.err = errUnavailable(r.err.Error())
+	}
+	if filelock.ErrorCode(r.err) == filelock.EUnavailable {
+		s.metrics.storeErrors.Inc()
+	}
+	return r.v, r.err
+}

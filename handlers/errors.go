@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"filelock"
+)
+
+// httpStatus is the one table from error code to HTTP status (SPEC §3).
+var httpStatus = map[string]int{
+	filelock.EInvalid:      http.StatusBadRequest,
+	filelock.EUnauthorized: http.StatusUnauthorized,
+	filelock.EForbidden:    http.StatusForbidden,
+	filelock.ENotOwner:     http.StatusForbidden,
+	filelock.EUserMismatch: http.StatusForbidden,
+	filelock.ENotLocked:    http.StatusNotFound,
+	filelock.EFileLocked:   http.StatusConflict,
+	filelock.EUserHasLock:  http.StatusConflict,
+	filelock.EStaleToken:   http.StatusConflict,
+	filelock.ETooLarge:     http.StatusRequestEntityTooLarge,
+	filelock.ERateLimited:  http.StatusTooManyRequests,
+	filelock.EUnavailable:  http.StatusServiceUnavailable,
+	filelock.EInternal:     http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status of an error code; 500 for a code it
+// does not know.
+func HTTPStatus(code string) int {
+	if st, ok := httpStatus[code]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorDetail is the "error" member of an error body.
+type ErrorDetail struct {
+	Code    string `json:"code" example:"file_locked"`
+	Message string `json:"message" example:"images/a.jpg is locked by user2"`
+	Field   string `json:"field,omitempty" example:"file"`
+}
+
+// ErrorBody is the body of every error response (SPEC §3), and, with "ok"
+// beside it, of a failed WebSocket or Socket.IO reply. Lock is the lock in
+// the way, where there is one.
+type ErrorBody struct {
+	Error ErrorDetail    `json:"error"`
+	Lock  *filelock.Lock `json:"lock,omitempty"`
+}
+
+// errUnavailable is what a store call that did not answer in time returns.
+func errUnavailable(cause string) *filelock.Error {
+	return &filelock.Error{Code: filelock.EUnavailable, Message: "store unavailable: " + cause}
+}
+
+// clientError turns any error of a command into the *filelock.Error a client
+// is shown: a *filelock.Error as is; a context deadline or cancellation as
+// store_unavailable; anything else as internal, logged, since it is a bug
+// the client cannot act on.
+func (s *Server) clientError(err error) *filelock.Error {
+	var fe *filelock.Error
+	switch {
+	case errors.As(err, &fe):
+		return fe
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return errUnavailable(err.Error())
+	default:
+		s.log.Error("internal error", "err", err)
+		return &filelock.Error{Code: filelock.EInternal, Message: "internal error"}
+	}
+}
+
+// ErrorReply returns the HTTP status and body of err, as every transport
+// shows it.
+func (s *Server) ErrorReply(err error) (int, ErrorBody) {
+	fe := s.clientError(err)
+	return HTTPStatus(fe.Code), ErrorBody{
+		Error: ErrorDetail{Code: fe.Code, Message: fe.Message, Field: fe.Field},
+		Lock:  fe.Lock,
+	}
+}
+
+// writeError answers the request with err's status and body.
+func (s *Server) writeError(c *gin.Context, err error) {
+	status, body := s.ErrorReply(err)
+	c.AbortWithStatusJSON(status, body)
+}
