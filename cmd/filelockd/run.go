@@ -133,6 +133,13 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 			Password:              cfg.Redis.Password,
 			DB:                    cfg.Redis.DB,
 			ContextTimeoutEnabled: true, // store calls honour the request's deadline
+			// Fail fast while Redis is down: a request must get its 503 within
+			// the 2 s store timeout, not after rounds of dial retries.
+			DialTimeout:   time.Second,
+			ReadTimeout:   2 * time.Second,
+			WriteTimeout:  2 * time.Second,
+			MaxRetries:    1,
+			DialerRetries: 1,
 		})
 		st := redis.New(client, opts, cfg.Redis.KeyPrefix)
 		return st, func() { _ = st.Close(); _ = client.Close() }, nil

@@ -1,0 +1,179 @@
+// Package auth decides who a request is (SPEC §6). In mode "none" everyone is
+// an anonymous identity that may name any user and touch any project; in mode
+// "jwt" every request carries a signed token whose claims say who the user is
+// (sub), which projects they may touch (projects) and whether they may force
+// an unlock (admin).
+//
+// The accepted signature algorithm is pinned to the configured key: an HMAC
+// secret accepts only HS256, an RSA public key only RS256, an EC P-256 public
+// key only ES256. "none" and any other algorithm are always refused, so a
+// token cannot pick its own verification method (no HS/RS key confusion).
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"filelock"
+)
+
+// Modes of auth.mode.
+const (
+	ModeNone = "none"
+	ModeJWT  = "jwt"
+)
+
+// DefaultLeeway is the clock skew allowed on exp and nbf when Config.Leeway
+// is zero: small enough that an expired token dies quickly, large enough to
+// absorb ordinary clock drift between the token issuer and the servers.
+const DefaultLeeway = 30 * time.Second
+
+// MaxTokenBytes bounds the length of a token; longer ones are refused
+// before any decoding.
+const MaxTokenBytes = 8 << 10
+
+// Config is the auth section of the configuration.
+type Config struct {
+	Mode          string        // ModeNone (also "") or ModeJWT
+	Secret        string        // auth.jwt.secret: HS256 key
+	PublicKeyFile string        // auth.jwt.public_key_file: PEM RSA (RS256) or EC P-256 (ES256) public key
+	Leeway        time.Duration // clock skew allowed on exp/nbf; 0 = DefaultLeeway
+}
+
+// Verifier turns request tokens into identities. It is safe for concurrent use.
+type Verifier struct {
+	mode   string
+	alg    string // the one accepted algorithm in jwt mode
+	key    any    // []byte, *rsa.PublicKey or *ecdsa.PublicKey
+	parser *jwt.Parser
+}
+
+// New checks cfg and builds a Verifier. In jwt mode exactly one of Secret and
+// PublicKeyFile must be set; the key file must hold a PEM public key (PKIX
+// "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY" or a "CERTIFICATE") of RSA ≥ 2048
+// bits or ECDSA P-256. Errors name the configuration key at fault.
+func New(cfg Config) (*Verifier, error) {
+	switch strings.ToLower(strings.TrimSpace(cfg.Mode)) {
+	case "", ModeNone:
+		return &Verifier{mode: ModeNone}, nil
+	case ModeJWT:
+	default:
+		return nil, fmt.Errorf("auth.mode: %q is not one of none, jwt", cfg.Mode)
+	}
+	if cfg.Leeway < 0 {
+		return nil, fmt.Errorf("auth leeway: %v must not be negative", cfg.Leeway)
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = DefaultLeeway
+	}
+	v := &Verifier{mode: ModeJWT}
+	switch {
+	case cfg.Secret != "" && cfg.PublicKeyFile != "":
+		return nil, errors.New("auth.jwt.secret and auth.jwt.public_key_file are both set; set exactly one")
+	case cfg.Secret != "":
+		v.alg, v.key = jwt.SigningMethodHS256.Alg(), []byte(cfg.Secret)
+	case cfg.PublicKeyFile != "":
+		alg, key, err := loadPublicKey(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth.jwt.public_key_file: %w", err)
+		}
+		v.alg, v.key = alg, key
+	default:
+		return nil, errors.New("auth.mode is jwt but neither auth.jwt.secret nor auth.jwt.public_key_file is set")
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{v.alg}),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(cfg.Leeway),
+	)
+	return v, nil
+}
+
+// Mode is ModeNone or ModeJWT.
+func (v *Verifier) Mode() string { return v.mode }
+
+// Algorithm is the one signature algorithm accepted in jwt mode ("" in none mode).
+func (v *Verifier) Algorithm() string { return v.alg }
+
+// claims is the payload of a filelock token.
+type claims struct {
+	jwt.RegisteredClaims
+	Projects []string `json:"projects,omitempty"`
+	Admin    bool     `json:"admin,omitempty"`
+}
+
+// Verify returns the identity a token proves. In none mode the token is
+// ignored and the identity is Anonymous. In jwt mode a missing, malformed,
+// wrongly signed, expired (exp is required), not-yet-valid token, or one
+// whose sub is not a valid user (SPEC §2) or whose projects claim is not a
+// list of project ids or "*", gives an unauthorized *filelock.Error.
+func (v *Verifier) Verify(token string) (Identity, error) {
+	if v.mode == ModeNone {
+		return Identity{Anonymous: true, All: true, Admin: true}, nil
+	}
+	if token == "" {
+		return Identity{}, unauthorized("missing token: send Authorization: Bearer <token> or ?token=")
+	}
+	if len(token) > MaxTokenBytes {
+		return Identity{}, unauthorized("token is longer than %d bytes", MaxTokenBytes)
+	}
+	var c claims
+	tok, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		if t.Method.Alg() != v.alg { // WithValidMethods already refused it; keep the pin local too
+			return nil, fmt.Errorf("algorithm %s is not accepted", t.Method.Alg())
+		}
+		return v.key, nil
+	})
+	if err != nil {
+		if tok != nil && tok.Method != nil && tok.Method.Alg() != v.alg {
+			return Identity{}, unauthorized("token is signed with %.20q; this server accepts only %s", tok.Method.Alg(), v.alg)
+		}
+		return Identity{}, unauthorized("%s", describe(err, v.alg))
+	}
+	if filelock.ValidateUser("sub", c.Subject) != nil {
+		return Identity{}, unauthorized("token claim sub must be a user id of 1-%d bytes of UTF-8 without control characters", filelock.MaxUserLen)
+	}
+	id := Identity{User: c.Subject, Admin: c.Admin}
+	for _, p := range c.Projects {
+		if p == "*" {
+			id.All = true
+			continue
+		}
+		if filelock.ValidateProjectID(p) != nil {
+			return Identity{}, unauthorized("token claim projects: %q is neither a project id nor \"*\"", p)
+		}
+		id.Projects = append(id.Projects, p)
+	}
+	if c.ExpiresAt != nil {
+		id.Expires = c.ExpiresAt.Time
+	}
+	return id, nil
+}
+
+// describe says why a token was refused, without echoing the token.
+func describe(err error, alg string) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "token is malformed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "token signature is invalid"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "token is not signed with " + alg + ", the only algorithm this server accepts"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "token has no exp claim; exp is required"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token has expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "token is not valid yet (nbf)"
+	default:
+		return "token is invalid"
+	}
+}
+
+func unauthorized(format string, args ...any) *filelock.Error {
+	return filelock.Errorf(filelock.EUnauthorized, format, args...)
+}
