@@ -25,13 +25,24 @@ type Config struct {
 	SSEKeepalive      time.Duration // sse.keepalive
 	SendQueue         int           // limits.send_queue
 	Logger            *slog.Logger
+	Auth              Auth // authentication and authorization; nil: auth.mode none (NoAuth)
+
+	// Realtime transports (realtime.go); zero means the default in parentheses.
+	WSPingInterval     time.Duration // WebSocket ping period (25s)
+	WSIdleTimeout      time.Duration // a WebSocket silent this long is closed (60s)
+	StreamWriteTimeout time.Duration // bound on one write to an SSE stream or a WebSocket (10s)
+	PresenceLease      time.Duration // lease of a live connection in the store (15s)
+	PresenceRefresh    time.Duration // how often an instance renews its connections' leases (5s)
 }
 
 // Server is the filelock HTTP handler.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *gin.Engine
+	cfg     Config
+	log     *slog.Logger
+	engine  *gin.Engine
+	auth    Auth
+	metrics *metrics
+	rt      *realtime // hub, presence, sockets (realtime.go)
 }
 
 // New builds the handler with every route mounted.
@@ -42,11 +53,25 @@ func New(cfg Config) *Server {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 2 * time.Second
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 10
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 30 * time.Second
+	}
+	if cfg.Options == (store.Options{}) {
+		cfg.Options = store.DefaultOptions()
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = NoAuth{}
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New()}
-	s.engine.Use(gin.Recovery())
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), auth: cfg.Auth, metrics: newMetrics()}
+	s.engine.Use(gin.Recovery(), s.metrics.middleware())
+	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)
+	s.routesWeb(s.engine)
 	return s
 }
 
@@ -54,4 +79,4 @@ func New(cfg Config) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
 // Close stops the server's background work (live streams, sockets).
-func (s *Server) Close() error { return nil }
+func (s *Server) Close() error { return s.closeRealtime() }

@@ -1,0 +1,118 @@
+package events
+
+import (
+	"context"
+	"strconv"
+	"sync"
+
+	"filelock"
+	"filelock/store"
+)
+
+// fakeStore is an event log with a feed whose notices a test can lose,
+// repeat or replace by a Resync; only the methods the hub uses are real.
+type fakeStore struct {
+	store.Store
+	mu      sync.Mutex
+	history int
+	logs    map[string][]filelock.Event // retained events per project
+	seqs    map[string]uint64
+	subs    map[string]int
+	feed    *fakeFeed
+	lose    bool // lose notices
+	repeat  bool // send every notice twice
+}
+
+func newFakeStore(history int) *fakeStore {
+	return &fakeStore{history: history, logs: map[string][]filelock.Event{}, seqs: map[string]uint64{}, subs: map[string]int{}}
+}
+
+type fakeFeed struct {
+	st *fakeStore
+	ch chan store.Notice
+}
+
+func (f *fakeStore) Feed(context.Context) (store.Feed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.feed = &fakeFeed{st: f, ch: make(chan store.Notice, 100000)}
+	return f.feed, nil
+}
+
+func (f *fakeFeed) Subscribe(_ context.Context, id string) error {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	f.st.subs[id]++
+	return nil
+}
+
+func (f *fakeFeed) Unsubscribe(_ context.Context, id string) error {
+	f.st.mu.Lock()
+	defer f.st.mu.Unlock()
+	f.st.subs[id]--
+	return nil
+}
+
+func (f *fakeFeed) Notices() <-chan store.Notice { return f.ch }
+func (f *fakeFeed) Close() error                 { return nil }
+
+// subscribed reports how many feed subscriptions of id are in effect.
+func (f *fakeStore) subscribed(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.subs[id]
+}
+
+// append adds a user_joined event of user to project id and notifies it.
+func (f *fakeStore) append(id, user string) filelock.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seqs[id]++
+	ev := filelock.Event{Type: filelock.EventUserJoined, ProjectID: id, Seq: f.seqs[id], User: user}
+	log := append(f.logs[id], ev)
+	if len(log) > f.history {
+		log = log[len(log)-f.history:]
+	}
+	f.logs[id] = log
+	if f.feed != nil && f.subs[id] > 0 && !f.lose {
+		f.feed.ch <- store.Notice{ProjectID: id, Event: ev}
+		if f.repeat {
+			f.feed.ch <- store.Notice{ProjectID: id, Event: ev}
+		}
+	}
+	return ev
+}
+
+// resync sends a Resync notice for id ("" for all).
+func (f *fakeStore) resync(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.feed.ch <- store.Notice{ProjectID: id, Resync: true}
+}
+
+func (f *fakeStore) setLose(v bool) {
+	f.mu.Lock()
+	f.lose = v
+	f.mu.Unlock()
+}
+
+func (f *fakeStore) Status(_ context.Context, id string) (filelock.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return filelock.Status{ProjectID: id, LastEventID: strconv.FormatUint(f.seqs[id], 10)}, nil
+}
+
+func (f *fakeStore) Events(_ context.Context, id, after string) ([]filelock.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seq, ok := filelock.ParseEventID(after)
+	if !ok || seq > f.seqs[id] {
+		return nil, store.ErrHistoryGone
+	}
+	log := f.logs[id]
+	first := f.seqs[id] - uint64(len(log)) + 1 // Seq of log[0]
+	if seq+1 < first {
+		return nil, store.ErrHistoryGone
+	}
+	return append([]filelock.Event(nil), log[seq+1-first:]...), nil
+}

@@ -1,0 +1,156 @@
+// Package events fans the store's event log out to the live subscribers of
+// one instance (SPEC §1 I6, §5).
+//
+// A Hub keeps one reader per project that has local subscribers: it
+// subscribes the project on the store's Feed when the first local subscriber
+// arrives and unsubscribes it when the last one leaves. Every subscriber gets
+// the project's events once each, in the order the store applied them: the
+// hub tracks the last Seq it delivered per project, delivers a notice whose
+// Seq is the next one, drops duplicates, and catches up from Store.Events on
+// a gap or a Resync notice. One goroutine per hub reads notices and catches
+// up; subscribers never touch the store after Subscribe returns.
+//
+// Each subscriber has a bounded queue (Options.Queue events). A subscriber
+// that falls further behind is dropped: its channel closes and Err says why;
+// the transport disconnects it and the client resumes from its last event id.
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"filelock/store"
+)
+
+// ErrLagging is the reason a subscriber whose queue overflowed was dropped.
+var ErrLagging = errors.New("events: subscriber fell behind")
+
+// ErrResync is the reason subscribers are dropped when the events they are
+// owed have left the store's history: they resume with a fresh snapshot.
+var ErrResync = errors.New("events: history gone, resubscribe")
+
+// ErrClosed is the reason subscribers are dropped when the hub closes.
+var ErrClosed = errors.New("events: hub closed")
+
+// Options tune a Hub.
+type Options struct {
+	Queue        int           // per-subscriber queue, limits.send_queue (256)
+	StoreTimeout time.Duration // bound on each store call (2s)
+	RetryEvery   time.Duration // how often a failed catch-up is retried (500ms)
+	Logger       *slog.Logger
+}
+
+// Hub is the per-instance fan-out of project events. Its methods are safe
+// for concurrent use.
+type Hub struct {
+	st   store.Store
+	opts Options
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	feedMu  sync.Mutex // guards feed creation
+	feed    store.Feed
+	feedErr error
+
+	mu       sync.Mutex
+	projects map[string]*project
+	pending  map[string]bool // projects to catch up
+	closed   bool
+	kick     chan struct{}
+}
+
+type project struct {
+	id     string
+	subs   map[*Subscription]struct{}
+	known  bool   // last is the base of delivery
+	last   uint64 // Seq of the last event delivered (when known)
+	seen   uint64 // highest Seq noticed while !known
+	feedOn bool   // guarded by feedMu
+	feedMu sync.Mutex
+}
+
+// New returns a hub reading st's event log. Close stops it.
+func New(st store.Store, opts Options) *Hub {
+	if opts.Queue <= 0 {
+		opts.Queue = 256
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 2 * time.Second
+	}
+	if opts.RetryEvery <= 0 {
+		opts.RetryEvery = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Hub{st: st, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
+		projects: map[string]*project{}, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// Close drops every subscriber (ErrClosed), stops the reader and closes the
+// feed. It waits for the reader to return.
+func (h *Hub) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	for _, p := range h.projects {
+		for s := range p.subs {
+			h.dropLocked(p, s, ErrClosed)
+		}
+	}
+	h.mu.Unlock()
+	h.cancel()
+	h.feedMu.Lock()
+	f := h.feed
+	h.feedMu.Unlock()
+	var err error
+	if f != nil {
+		err = f.Close()
+	}
+	h.wg.Wait()
+	return err
+}
+
+// getFeed opens the store's feed on first use and starts the reader.
+func (h *Hub) getFeed(ctx context.Context) (store.Feed, error) {
+	h.feedMu.Lock()
+	defer h.feedMu.Unlock()
+	if h.feed != nil {
+		return h.feed, nil
+	}
+	if h.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	f, err := h.st.Feed(h.ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.feed = f
+	h.wg.Add(1)
+	go h.run(f)
+	return f, nil
+}
+
+// Stats reports how many projects have local subscribers and how many
+// subscribers there are in all.
+func (h *Hub) Stats() (projects, subscribers int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.projects {
+		if len(p.subs) > 0 {
+			projects++
+			subscribers += len(p.subs)
+		}
+	}
+	return
+}
