@@ -49,6 +49,7 @@ type Verifier struct {
 	mode   string
 	alg    string // the one accepted algorithm in jwt mode
 	key    any    // []byte, *rsa.PublicKey or *ecdsa.PublicKey
+	leeway time.Duration
 	parser *jwt.Parser
 }
 
@@ -70,7 +71,7 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
 	}
-	v := &Verifier{mode: ModeJWT}
+	v := &Verifier{mode: ModeJWT, leeway: cfg.Leeway}
 	switch {
 	case cfg.Secret != "" && cfg.PublicKeyFile != "":
 		return nil, errors.New("auth.jwt.secret and auth.jwt.public_key_file are both set; set exactly one")
@@ -98,6 +99,17 @@ func (v *Verifier) Mode() string { return v.mode }
 
 // Algorithm is the one signature algorithm accepted in jwt mode ("" in none mode).
 func (v *Verifier) Algorithm() string { return v.alg }
+
+// ValidUntil is the instant after which Verify refuses the token id was
+// verified from: its exp plus the leeway. A long-lived connection opened
+// with the token is closed then. It is the zero time for an identity
+// without expiry (mode none).
+func (v *Verifier) ValidUntil(id Identity) time.Time {
+	if id.Expires.IsZero() {
+		return time.Time{}
+	}
+	return id.Expires.Add(v.leeway)
+}
 
 // claims is the payload of a filelock token.
 type claims struct {

@@ -377,3 +377,19 @@ func mustMint(t *testing.T, secret, sub string, projects []string, admin bool, t
 	}
 	return tok
 }
+
+func TestValidUntil(t *testing.T) {
+	v := mustNew(t, Config{Mode: "jwt", Secret: testSecret, Leeway: 3 * time.Second})
+	id, err := v.Verify(mustMint(t, testSecret, "u", nil, false, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.ValidUntil(id); !got.Equal(id.Expires.Add(3 * time.Second)) {
+		t.Errorf("ValidUntil = %v, want exp %v + 3s", got, id.Expires)
+	}
+	none := mustNew(t, Config{Mode: "none"})
+	anon, _ := none.Verify("")
+	if got := none.ValidUntil(anon); !got.IsZero() {
+		t.Errorf("none mode: ValidUntil = %v, want zero", got)
+	}
+}

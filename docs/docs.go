@@ -20,7 +20,7 @@ const docTemplate = `{
     "paths": {
         "/events/{project_id}": {
             "get": {
-                "description": "text/event-stream of the project's events (lock_acquired, lock_released, user_joined, user_left,\nsnapshot). Each event is \"id: \u003cevent_id\u003e\", \"event: \u003cname\u003e\", \"data: \u003cJSON\u003e\". Without a resume id the\nstream starts with a snapshot; with Last-Event-ID (or last_event_id) still in the history it replays\nwhat came after it, otherwise it sends a fresh snapshot. A \": keepalive\" comment every sse.keepalive.\nWith user_id the stream counts as the user's connection for presence and the disconnect release.",
+                "description": "text/event-stream of the project's events (lock_acquired, lock_released, user_joined, user_left,\nsnapshot). Each event is \"id: \u003cevent_id\u003e\", \"event: \u003cname\u003e\", \"data: \u003cJSON\u003e\". Without a resume id the\nstream starts with a snapshot; with Last-Event-ID (or last_event_id) still in the history it replays\nwhat came after it, otherwise it sends a fresh snapshot. A \": keepalive\" comment every sse.keepalive.\nWith user_id the stream counts as the user's connection for presence and the disconnect release.\nIn auth.mode jwt the stream ends when its token expires; reopen it with a fresh token.",
                 "produces": [
                     "text/event-stream"
                 ],
@@ -81,7 +81,13 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "forbidden or user_mismatch (auth.mode jwt)",
+                        "description": "forbidden or user_mismatch (auth.mode jwt), or an Origin not allowed by cors.allowed_origins",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: limits.max_connections or limits.max_connections_per_user reached",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -357,12 +363,6 @@ const docTemplate = `{
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
                     },
-                    "429": {
-                        "description": "rate_limited",
-                        "schema": {
-                            "$ref": "#/definitions/handlers.ErrorBody"
-                        }
-                    },
                     "503": {
                         "description": "store_unavailable",
                         "schema": {
@@ -456,7 +456,7 @@ const docTemplate = `{
         },
         "/ws": {
             "get": {
-                "description": "Text frames of one JSON object each: {\"event\", \"data\", \"ref\"?}. Client messages: join_project\n{project_id, user_id}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id, file,\nrelease_previous?, ttl_seconds?}, unlock {project_id, file, token?}. A message with ref is answered\n{\"event\":\"reply\",\"ref\":…,\"data\":{\"ok\":true,…}} or {\"ok\":false,\"error\":{…},\"lock\"?}; errors of\nmessages without ref come as {\"event\":\"error\",\"data\":{\"code\",\"message\"}}. The server sends the\njoined projects' events, pings every 25 s and closes a connection silent for 60 s.",
+                "description": "Text frames of one JSON object each: {\"event\", \"data\", \"ref\"?}. Client messages: join_project\n{project_id, user_id}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id, file,\nrelease_previous?, ttl_seconds?}, unlock {project_id, file, token?}. A message with ref is answered\n{\"event\":\"reply\",\"ref\":…,\"data\":{\"ok\":true,…}} or {\"ok\":false,\"error\":{…},\"lock\"?}; errors of\nmessages without ref come as {\"event\":\"error\",\"data\":{\"code\",\"message\"}}. The server sends the\njoined projects' events, pings every 25 s and closes a connection silent for 60 s.\nIn auth.mode jwt the connection is closed with code 4001 \"token expired\" when its token expires.",
                 "tags": [
                     "events"
                 ],
@@ -475,6 +475,18 @@ const docTemplate = `{
                     },
                     "401": {
                         "description": "unauthorized (auth.mode jwt)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden: an Origin not allowed by cors.allowed_origins",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited: limits.max_connections or limits.max_connections_per_user reached",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"runtime/debug"
 	"time"
 
 	"filelock"
+	"filelock/auth"
 	"filelock/store"
 )
 
@@ -17,56 +17,10 @@ import (
 // into the params, WebSocket and Socket.IO decode a message's data into the
 // same structs (filling UserID from the connection where the message has
 // none), and each calls the same cmd* function. A cmd* function validates
-// its params (SPEC §2), authorizes the action, bounds the store call by
+// its params (SPEC §2), authorizes the action (auth.go), takes one request
+// from the acting user's rate (lock, unlock, heartbeat), bounds the store call by
 // Config.StoreTimeout and returns the REST 200 body, or an error to be shown
 // with ErrorReply.
-
-// Command names, as handed to Auth.Authorize.
-const (
-	CmdLock      = "lock"
-	CmdUnlock    = "unlock"
-	CmdHeartbeat = "heartbeat"
-	CmdStatus    = "status"
-)
-
-// Identity is the caller as its transport authenticated it (auth.mode jwt:
-// the token's claims). The zero Identity is the anonymous caller of
-// auth.mode none.
-type Identity struct {
-	User     string   // the authenticated user (jwt "sub"); "" when anonymous
-	Projects []string // project ids the caller may touch ("*": all)
-	Admin    bool     // may force
-}
-
-// Action is a command as authorization sees it.
-type Action struct {
-	Command   string // Cmd*, or a transport's own (join_project, events)
-	ProjectID string
-	UserID    string // the user the request names; "" when it names none
-	Force     bool
-}
-
-// Auth is the seam for authentication and authorization (SPEC §6).
-type Auth interface {
-	// Identify authenticates an HTTP request (a REST call, an SSE stream,
-	// a WebSocket or Socket.IO handshake); unauthorized when it does not
-	// carry valid credentials.
-	Identify(r *http.Request) (Identity, error)
-	// Authorize returns the user on whose behalf the action runs, or
-	// forbidden, user_mismatch (the request names another user than the
-	// caller) or forbidden for a force without admin.
-	Authorize(who Identity, a Action) (user string, err error)
-}
-
-// NoAuth is auth.mode none: everyone is anonymous, the user is whoever the
-// request names, and everything is allowed (force included).
-type NoAuth struct{}
-
-// Identify implements Auth.
-func (NoAuth) Identify(*http.Request) (Identity, error) { return Identity{}, nil }
-
-// Authorize implements Auth.
-func (NoAuth) Authorize(_ Identity, a Action) (string, error) { return a.UserID, nil }
 
 // LockParams are the parameters of lock (POST /lock).
 type LockParams struct {
@@ -126,7 +80,7 @@ type StatusReply struct {
 	ServerTime  string          `json:"server_time" example:"2026-11-27T08:00:00.000Z"`
 }
 
-func (s *Server) cmdLock(ctx context.Context, who Identity, p LockParams) (LockReply, error) {
+func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (LockReply, error) {
 	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
 		return LockReply{}, err
 	}
@@ -134,8 +88,11 @@ func (s *Server) cmdLock(ctx context.Context, who Identity, p LockParams) (LockR
 	if err != nil {
 		return LockReply{}, err
 	}
-	user, err := s.authorize(who, Action{Command: CmdLock, ProjectID: p.ProjectID, UserID: p.UserID})
+	user, err := s.authorize(who, p.ProjectID, p.UserID, false)
 	if err != nil {
+		return LockReply{}, err
+	}
+	if err := s.checkRate(user); err != nil {
 		return LockReply{}, err
 	}
 	res, err := storeCall(ctx, s, func(ctx context.Context) (store.AcquireResult, error) {
@@ -156,12 +113,15 @@ func (s *Server) cmdLock(ctx context.Context, who Identity, p LockParams) (LockR
 		HeartbeatIntervalSeconds: s.cfg.HeartbeatInterval.Seconds()}, nil
 }
 
-func (s *Server) cmdUnlock(ctx context.Context, who Identity, p UnlockParams) (UnlockReply, error) {
+func (s *Server) cmdUnlock(ctx context.Context, who auth.Identity, p UnlockParams) (UnlockReply, error) {
 	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
 		return UnlockReply{}, err
 	}
-	user, err := s.authorize(who, Action{Command: CmdUnlock, ProjectID: p.ProjectID, UserID: p.UserID, Force: p.Force})
+	user, err := s.authorize(who, p.ProjectID, p.UserID, p.Force)
 	if err != nil {
+		return UnlockReply{}, err
+	}
+	if err := s.checkRate(user); err != nil {
 		return UnlockReply{}, err
 	}
 	l, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Lock, error) {
@@ -180,13 +140,24 @@ func (s *Server) cmdUnlock(ctx context.Context, who Identity, p UnlockParams) (U
 	return UnlockReply{Released: true, Lock: l}, nil
 }
 
-func (s *Server) cmdHeartbeat(ctx context.Context, who Identity, p HeartbeatParams) (HeartbeatReply, error) {
+func (s *Server) cmdHeartbeat(ctx context.Context, who auth.Identity, p HeartbeatParams) (HeartbeatReply, error) {
+	return s.heartbeat(ctx, who, p, true)
+}
+
+// heartbeat is cmdHeartbeat; limited says whether it counts toward the
+// user's rate (a WebSocket heartbeat of every joined project counts once).
+func (s *Server) heartbeat(ctx context.Context, who auth.Identity, p HeartbeatParams, limited bool) (HeartbeatReply, error) {
 	if err := filelock.ValidateProjectID(p.ProjectID); err != nil {
 		return HeartbeatReply{}, err
 	}
-	user, err := s.authorize(who, Action{Command: CmdHeartbeat, ProjectID: p.ProjectID, UserID: p.UserID})
+	user, err := s.authorize(who, p.ProjectID, p.UserID, false)
 	if err != nil {
 		return HeartbeatReply{}, err
+	}
+	if limited {
+		if err := s.checkRate(user); err != nil {
+			return HeartbeatReply{}, err
+		}
 	}
 	l, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Lock, error) {
 		return s.cfg.Store.Heartbeat(ctx, p.ProjectID, user)
@@ -197,11 +168,11 @@ func (s *Server) cmdHeartbeat(ctx context.Context, who Identity, p HeartbeatPara
 	return HeartbeatReply{Lock: l}, nil
 }
 
-func (s *Server) cmdStatus(ctx context.Context, who Identity, p StatusParams) (StatusReply, error) {
+func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParams) (StatusReply, error) {
 	if err := filelock.ValidateProjectID(p.ProjectID); err != nil {
 		return StatusReply{}, err
 	}
-	if _, err := s.auth.Authorize(who, Action{Command: CmdStatus, ProjectID: p.ProjectID}); err != nil {
+	if err := who.CheckProject(p.ProjectID); err != nil {
 		return StatusReply{}, err
 	}
 	st, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Status, error) {
@@ -222,19 +193,6 @@ func (s *Server) cmdStatus(ctx context.Context, who Identity, p StatusParams) (S
 		r.LastEventID = filelock.InitialEventID
 	}
 	return r, nil
-}
-
-// authorize asks Auth for the acting user of a and validates it as the
-// request's user_id.
-func (s *Server) authorize(who Identity, a Action) (string, error) {
-	user, err := s.auth.Authorize(who, a)
-	if err != nil {
-		return "", err
-	}
-	if err := filelock.ValidateUser("user_id", user); err != nil {
-		return "", err
-	}
-	return user, nil
 }
 
 // validate returns the first non-nil error.

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"net/http"
 	"sync"
 	"time"
 
@@ -31,10 +30,13 @@ type realtime struct {
 	upgrader websocket.Upgrader
 	sio      *sioServer
 
-	mu     sync.Mutex
-	conns  map[*wsConn]struct{}
-	closed bool
-	live   sync.WaitGroup // connection handlers still running
+	mu       sync.Mutex
+	conns    map[*wsConn]struct{}
+	closed   bool
+	live     sync.WaitGroup // connection handlers still running
+	shutdown chan struct{}  // closed when closeRealtime starts (SSE streams end)
+	finished chan struct{}  // closed when closeRealtime has returned
+	closeErr error
 }
 
 // routesRealtime mounts SSE, WebSocket and Socket.IO (SPEC §5) and starts
@@ -52,17 +54,20 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log}),
-		// Any origin may open a socket: no cookie is involved, a socket is
-		// authorized by its token like every other request.
-		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, ReadBufferSize: 4096, WriteBufferSize: 4096},
+		// Same origin, no Origin (not a browser) or cors.allowed_origins;
+		// getWS refuses others first, with a 403 error body.
+		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 4096, WriteBufferSize: 4096},
 		conns:    map[*wsConn]struct{}{},
+		shutdown: make(chan struct{}),
+		finished: make(chan struct{}),
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
 	r.GET("/events/:project_id", s.getEvents)
 	r.GET("/ws", s.getWS)
 	s.rt.sio = s.newSocketIO()
-	r.GET("/socket.io/*any", gin.WrapH(s.rt.sio.handler))
-	r.POST("/socket.io/*any", gin.WrapH(s.rt.sio.handler))
+	sio := gin.WrapH(s.rt.sio.handler)
+	r.GET("/socket.io/*any", s.sioOrigin, sio)
+	r.POST("/socket.io/*any", s.sioOrigin, sio)
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -74,14 +79,18 @@ func setDefault(d *time.Duration, v time.Duration) {
 // closeRealtime ends every live connection (WebSocket: close 1001;
 // Socket.IO: disconnect; SSE: end of stream), waits a while for their
 // handlers to record the disconnects, then stops the hub and the refresher.
+// A second call waits for the first to finish.
 func (s *Server) closeRealtime() error {
 	rt := s.rt
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
-		return nil
+		<-rt.finished
+		return rt.closeErr
 	}
 	rt.closed = true
+	close(rt.shutdown)
+	defer close(rt.finished)
 	conns := make([]*wsConn, 0, len(rt.conns))
 	for c := range rt.conns {
 		conns = append(conns, c)
@@ -100,6 +109,7 @@ func (s *Server) closeRealtime() error {
 		s.log.Warn("realtime: connections still closing")
 	}
 	rt.presence.close()
+	rt.closeErr = err
 	return err
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"filelock/auth"
 )
 
 // routesREST mounts the REST API (SPEC §3).
@@ -17,8 +19,8 @@ func (s *Server) routesREST(r *gin.Engine) {
 
 // serveCommand serves a command as a JSON POST endpoint: authenticate,
 // decode the body into P, run the command, answer 200 with its reply.
-func serveCommand[P, R any](s *Server, c *gin.Context, cmd func(context.Context, Identity, P) (R, error)) {
-	who, err := s.auth.Identify(c.Request)
+func serveCommand[P, R any](s *Server, c *gin.Context, cmd func(context.Context, auth.Identity, P) (R, error)) {
+	who, err := s.identify(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -110,11 +112,10 @@ func (s *Server) postHeartbeat(c *gin.Context) { serveCommand(s, c, s.cmdHeartbe
 //	@Failure		400			{object}	ErrorBody	"invalid_request (field project_id)"
 //	@Failure		401			{object}	ErrorBody	"unauthorized (auth.mode jwt)"
 //	@Failure		403			{object}	ErrorBody	"forbidden (auth.mode jwt)"
-//	@Failure		429			{object}	ErrorBody	"rate_limited"
 //	@Failure		503			{object}	ErrorBody	"store_unavailable"
 //	@Router			/status/{project_id} [get]
 func (s *Server) getStatus(c *gin.Context) {
-	who, err := s.auth.Identify(c.Request)
+	who, err := s.identify(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return

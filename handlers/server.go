@@ -12,6 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"filelock/auth"
+	"filelock/limits"
 	"filelock/store"
 )
 
@@ -25,7 +27,11 @@ type Config struct {
 	SSEKeepalive      time.Duration // sse.keepalive
 	SendQueue         int           // limits.send_queue
 	Logger            *slog.Logger
-	Auth              Auth // authentication and authorization; nil: auth.mode none (NoAuth)
+	Auth              *auth.Verifier    // auth.mode and its key (auth.go); nil: auth.mode none
+	CORS              limits.CORSConfig // cors.allowed_origins: browser origins besides the server's own
+	MaxConnections    int               // limits.max_connections: live SSE/WebSocket/Socket.IO connections (0: no cap)
+	MaxConnsPerUser   int               // limits.max_connections_per_user (0: no cap)
+	UserRPS           float64           // limits.user_rps: lock/unlock/heartbeat per second per user (0: off)
 
 	// Realtime transports (realtime.go); zero means the default in parentheses.
 	WSPingInterval     time.Duration // WebSocket ping period (25s)
@@ -37,12 +43,15 @@ type Config struct {
 
 // Server is the filelock HTTP handler.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	engine  *gin.Engine
-	auth    Auth
-	metrics *metrics
-	rt      *realtime // hub, presence, sockets (realtime.go)
+	cfg    Config
+	log    *slog.Logger
+	engine *gin.Engine
+	// auth.go
+	verifier *auth.Verifier
+	rate     *limits.RateLimiter
+	conns    *limits.ConnLimiter
+	metrics  *metrics
+	rt       *realtime // hub, presence, sockets (realtime.go)
 }
 
 // New builds the handler with every route mounted.
@@ -63,11 +72,13 @@ func New(cfg Config) *Server {
 		cfg.Options = store.DefaultOptions()
 	}
 	if cfg.Auth == nil {
-		cfg.Auth = NoAuth{}
+		cfg.Auth, _ = auth.New(auth.Config{Mode: auth.ModeNone})
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), auth: cfg.Auth, metrics: newMetrics()}
-	s.engine.Use(gin.Recovery(), s.metrics.middleware())
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: newMetrics(),
+		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
+		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
+	s.engine.Use(gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS))
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)

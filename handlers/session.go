@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"filelock"
+	"filelock/auth"
 	"filelock/events"
 )
 
@@ -28,7 +29,7 @@ const (
 // transport. Messages are handled one at a time.
 type session struct {
 	s       *Server
-	who     Identity
+	who     auth.Identity
 	connID  string
 	deliver func(filelock.Event) bool       // queue an event; false: the client is too far behind
 	kill    func()                          // cut the connection off
@@ -39,6 +40,8 @@ type session struct {
 	user  string
 	joins map[string]*joined
 	ended bool
+
+	userConn func() // auth.mode none: the connection counted as its user's (limits), from the first join
 }
 
 type joined struct {
@@ -46,7 +49,7 @@ type joined struct {
 	done chan struct{} // the forwarder has returned
 }
 
-func newSession(s *Server, who Identity, transport string, deliver func(filelock.Event) bool, kill func()) *session {
+func newSession(s *Server, who auth.Identity, transport string, deliver func(filelock.Event) bool, kill func()) *session {
 	return &session{s: s, who: who, connID: newConnID(transport), deliver: deliver, kill: kill, joins: map[string]*joined{}}
 }
 
@@ -130,12 +133,19 @@ func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func
 	if err != nil {
 		return nil, nil, err
 	}
-	user, err := ss.s.authorize(ss.who, Action{Command: msgJoin, ProjectID: p.ProjectID, UserID: named})
+	user, err := ss.s.streamUser(ss.who, p.ProjectID, named, true)
 	if err != nil {
 		return nil, nil, err
 	}
 	if user, err = ss.userFor(user); err != nil {
 		return nil, nil, err
+	}
+	if ss.who.Anonymous && ss.userConn == nil { // jwt: counted by its sub at the handshake
+		release, err := ss.s.conns.AcquireUser(user)
+		if err != nil {
+			return nil, nil, err
+		}
+		ss.userConn = release
 	}
 	ss.stopJoin(p.ProjectID) // a second join starts over with a fresh snapshot
 	if err := ss.s.rt.presence.connect(ctx, p.ProjectID, user, ss.connID); err != nil {
@@ -244,8 +254,8 @@ func (ss *session) heartbeat(ctx context.Context, data []byte) (json.RawMessage,
 	ss.mu.Unlock()
 	slices.Sort(projects)
 	locks := []filelock.Lock{}
-	for _, id := range projects {
-		r, err := ss.s.cmdHeartbeat(ctx, ss.who, HeartbeatParams{ProjectID: id, UserID: user})
+	for i, id := range projects { // one message, one request of the user's rate
+		r, err := ss.s.heartbeat(ctx, ss.who, HeartbeatParams{ProjectID: id, UserID: user}, i == 0)
 		switch {
 		case err == nil:
 			locks = append(locks, r.Lock)
@@ -278,6 +288,9 @@ func (ss *session) close() {
 	for _, id := range projects {
 		ss.stopJoin(id)
 		ss.s.rt.presence.disconnect(id, ss.connID)
+	}
+	if ss.userConn != nil {
+		ss.userConn()
 	}
 }
 

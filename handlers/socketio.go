@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/zishang520/socket.io/parsers/engine/v3/packet"
 	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 
 	"filelock"
+	"filelock/auth"
 )
 
 // sioServer is Socket.IO v4 at /socket.io/ (SPEC §5): the same messages,
@@ -31,11 +35,17 @@ func (s *Server) newSocketIO() *sioServer {
 	opts.SetPingInterval(s.cfg.WSPingInterval)
 	opts.SetPingTimeout(max(s.cfg.WSIdleTimeout-s.cfg.WSPingInterval, time.Second))
 	opts.SetMaxHttpBufferSize(max(1<<20, 4*s.cfg.MaxBodyBytes))
+	// Origins are checked once, by sioOrigin in front of the engine, and
+	// CORS headers are set by the CORS middleware; the engine's own CORS
+	// only has to let its WebSocket upgrader accept what passed.
+	opts.SetCors(&types.Cors{Origin: func(string) bool { return true }})
 	io := socket.NewServer(nil, opts)
-	io.Use(s.sioAuth)
+	io.Use(s.sioAuth) // authenticates and sets each socket up
 	_ = io.On("connection", func(args ...any) {
 		if sock, ok := args[0].(*socket.Socket); ok {
-			s.sioConnect(sock)
+			if connected, ok := sock.Data().(func()); ok {
+				connected()
+			}
 		}
 	})
 	return &sioServer{io: io, handler: io.ServeHandler(nil)}
@@ -50,31 +60,62 @@ func (x *sioServer) close() {
 	}
 }
 
-// sioAuth authenticates the handshake (the token from the handshake's
-// auth.token, the Authorization header or ?token=); a refusal reaches the
-// client as connect_error with the error code in its data.
-func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) {
-	r := sock.Request().Request().Clone(context.Background())
-	if tok, ok := sock.Handshake().Auth["token"].(string); ok && tok != "" {
-		r.Header.Set("Authorization", "Bearer "+tok)
+// sioOrigin refuses, with 403 forbidden, every Socket.IO request (polling
+// or WebSocket) from a browser origin that is neither the server's own nor
+// listed in cors.allowed_origins.
+func (s *Server) sioOrigin(c *gin.Context) {
+	if !s.cfg.CORS.CheckOrigin(c.Request) {
+		s.writeError(c, errOrigin)
 	}
-	who, err := s.auth.Identify(r)
-	if err != nil {
-		_, body := s.ErrorReply(err)
-		next(socket.NewExtendedError(body.Error.Message, map[string]any{"code": body.Error.Code}))
-		return
-	}
-	sock.SetData(who)
-	next(nil)
 }
 
-// sioConnect sets up a connected socket.
-func (s *Server) sioConnect(sock *socket.Socket) {
-	if !s.rt.track() {
-		sock.Disconnect(true)
+// sioAuth authenticates the handshake (the token from the handshake's
+// auth.token, else the Authorization header or ?token=), counts the
+// connection in the limits and sets the socket up; a refusal
+// (unauthorized, rate_limited, store_unavailable while shutting down)
+// reaches the client as connect_error with data {code, message}.
+//
+// The socket is set up here rather than on "connection", and sioAuth
+// returns (to the goroutine that reads the client's packets) only once the
+// socket is connected: the library sends the CONNECT packet before it
+// records the socket as able to receive packets, and drops the connection
+// if the client's first message (join_project, sent on connect) comes in
+// between.
+func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) {
+	tok := auth.TokenFromAuth(sock.Handshake().Auth)
+	if tok == "" {
+		tok = auth.TokenFromRequest(sock.Request().Request())
+	}
+	who, err := s.verifier.Verify(tok)
+	var release func()
+	if err == nil {
+		release, err = s.acquireConn(who, "")
+	}
+	if err == nil && !s.rt.track() {
+		release()
+		err = filelock.Errorf(filelock.EUnavailable, "server shutting down")
+	}
+	if err != nil {
+		_, body := s.ErrorReply(err)
+		next(socket.NewExtendedError(body.Error.Message, map[string]any{"code": body.Error.Code, "message": body.Error.Message}))
 		return
 	}
-	who, _ := sock.Data().(Identity)
+	connected := make(chan struct{})
+	var once sync.Once
+	signal := func() { once.Do(func() { close(connected) }) }
+	sock.SetData(signal)
+	s.sioSetup(sock, who, release, signal)
+	next(nil)
+	select {
+	case <-connected:
+	case <-time.After(closeWait):
+	}
+}
+
+// sioSetup gives a socket its session and handlers. Its end (the socket's
+// disconnect, or its transport closing before it connected at all)
+// leaves its projects and releases its place in the limits, once.
+func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended func()) {
 	var pending atomic.Int64 // packets created but not yet handed to the transport
 	conn := sock.Conn()
 	_ = conn.On("packetCreate", func(...any) { pending.Add(1) })
@@ -111,30 +152,37 @@ func (s *Server) sioConnect(sock *socket.Socket) {
 	for _, name := range []string{msgJoin, msgLeave, msgHeartbeat, msgLock, msgUnlock} {
 		_ = sock.On(name, func(args ...any) { s.sioMessage(ctx, sock, ss, name, args) })
 	}
-	_ = sock.On("disconnect", func(...any) {
-		cancel()
-		ss.close()
-		s.rt.live.Done()
-	})
+	// The token's end (auth.mode jwt): an error event, then a disconnect
+	// ("io server disconnect"); the client connects again with a fresh token.
+	stopExpiry := func() bool { return false }
+	if until := s.verifier.ValidUntil(who); !until.IsZero() {
+		stopExpiry = time.AfterFunc(time.Until(until), func() {
+			_ = sock.Emit(msgError, jsonObject(s.errorEventJSON(errTokenExpired)))
+			sock.Disconnect(true)
+		}).Stop
+	}
+	var once sync.Once
+	end := func(...any) {
+		once.Do(func() {
+			stopExpiry()
+			cancel()
+			ss.close()
+			release()
+			s.rt.live.Done()
+			ended()
+		})
+	}
+	_ = sock.On("disconnect", end)
+	_ = conn.Once("close", end)
+	if conn.ReadyState() == "closed" {
+		end()
+	}
 }
 
 // sioMessage runs one message and answers through the acknowledgement, or
 // with an error event when the client asked for none.
 func (s *Server) sioMessage(ctx context.Context, sock *socket.Socket, ss *session, name string, args []any) {
-	var ack socket.Ack
-	if n := len(args); n > 0 {
-		if a, ok := args[n-1].(socket.Ack); ok {
-			ack, args = a, args[:n-1]
-		}
-	}
-	data := []byte("{}")
-	if len(args) > 0 && args[0] != nil {
-		b, err := json.Marshal(args[0])
-		if err != nil {
-			b = []byte("null")
-		}
-		data = b
-	}
+	data, ack := sioArgs(args)
 	reply, then, err := ss.handle(ctx, name, data)
 	switch {
 	case ack != nil && err != nil:
@@ -147,6 +195,26 @@ func (s *Server) sioMessage(ctx context.Context, sock *socket.Socket, ss *sessio
 	if then != nil {
 		then()
 	}
+}
+
+// sioArgs splits an event's arguments into the message data (the first
+// argument as JSON: "{}" when absent or null, "null" when it cannot be
+// encoded) and the acknowledgement the client asked for (nil if none).
+func sioArgs(args []any) (data []byte, ack socket.Ack) {
+	if n := len(args); n > 0 {
+		if a, ok := args[n-1].(socket.Ack); ok {
+			ack, args = a, args[:n-1]
+		}
+	}
+	data = []byte("{}")
+	if len(args) > 0 && args[0] != nil {
+		b, err := json.Marshal(args[0])
+		if err != nil {
+			b = []byte("null")
+		}
+		data = b
+	}
+	return data, ack
 }
 
 // jsonObject decodes a JSON object into the generic form the Socket.IO

@@ -3,12 +3,14 @@ package handlers
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"filelock"
+	"filelock/events"
 )
 
 // getEvents serves GET /events/{project_id} (SPEC §5 SSE).
@@ -19,6 +21,7 @@ import (
 //	@Description	stream starts with a snapshot; with Last-Event-ID (or last_event_id) still in the history it replays
 //	@Description	what came after it, otherwise it sends a fresh snapshot. A ": keepalive" comment every sse.keepalive.
 //	@Description	With user_id the stream counts as the user's connection for presence and the disconnect release.
+//	@Description	In auth.mode jwt the stream ends when its token expires; reopen it with a fresh token.
 //	@Tags			events
 //	@Produce		text/event-stream
 //	@Param			project_id		path	string	true	"project id"
@@ -29,12 +32,17 @@ import (
 //	@Success		200	{string}	string	"the event stream"
 //	@Failure		400	{object}	ErrorBody	"invalid_request"
 //	@Failure		401	{object}	ErrorBody	"unauthorized (auth.mode jwt)"
-//	@Failure		403	{object}	ErrorBody	"forbidden or user_mismatch (auth.mode jwt)"
+//	@Failure		403	{object}	ErrorBody	"forbidden or user_mismatch (auth.mode jwt), or an Origin not allowed by cors.allowed_origins"
+//	@Failure		429	{object}	ErrorBody	"rate_limited: limits.max_connections or limits.max_connections_per_user reached"
 //	@Failure		503	{object}	ErrorBody	"store_unavailable"
 //	@Router			/events/{project_id} [get]
 func (s *Server) getEvents(c *gin.Context) {
 	r := c.Request
-	who, err := s.auth.Identify(r)
+	if !s.cfg.CORS.CheckOrigin(r) {
+		s.writeError(c, errOrigin)
+		return
+	}
+	who, err := s.identify(r)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -44,18 +52,19 @@ func (s *Server) getEvents(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	named := c.Query("user_id")
-	user, err := s.auth.Authorize(who, Action{Command: "events", ProjectID: projectID, UserID: named})
+	user, err := s.streamUser(who, projectID, c.Query("user_id"), false)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	if user != "" {
-		if err := filelock.ValidateUser("user_id", user); err != nil {
-			s.writeError(c, err)
-			return
-		}
+	release, err := s.acquireConn(who, user)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
+	defer release()
+	expired, stopExpiry := s.expiry(who)
+	defer stopExpiry()
 	resume := r.Header.Get("Last-Event-ID")
 	if resume == "" {
 		resume = c.Query("last_event_id")
@@ -106,18 +115,36 @@ func (s *Server) getEvents(c *gin.Context) {
 	if !flush() {
 		return
 	}
+	// dropped ends a stream the hub dropped (too far behind, history gone,
+	// shutdown): it sends what was queued; EventSource resumes from its
+	// last id, on another instance when this one is shutting down.
+	dropped := func() {
+		for ev := range sub.C {
+			writeSSE(w, ev)
+		}
+		if errors.Is(sub.Err(), events.ErrClosed) {
+			_, _ = w.WriteString("retry: 2000\n: server shutting down, reconnect\n\n")
+		}
+		flush()
+	}
 	keepalive := time.NewTicker(s.cfg.SSEKeepalive)
 	defer keepalive.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-expired: // the client reopens the stream with a fresh token
+			_, _ = w.WriteString(": token expired\n\n")
+			flush()
+			return
 		case <-sub.Done():
-			return // dropped (too far behind, history gone, shutdown): the client resumes
+			dropped()
+			return
 		case <-keepalive.C:
 			_, _ = w.WriteString(": keepalive\n\n")
 		case ev, ok := <-sub.C:
 			if !ok {
+				dropped()
 				return
 			}
 			writeSSE(w, ev)

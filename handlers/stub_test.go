@@ -2,12 +2,9 @@ package handlers_test
 
 import (
 	"context"
-	"errors"
-	"net/http"
 	"time"
 
 	"filelock"
-	"filelock/handlers"
 	"filelock/store"
 )
 
@@ -50,41 +47,10 @@ func (s *stubStore) Connect(context.Context, string, string, string, time.Durati
 	return s.wait()
 }
 func (s *stubStore) Disconnect(context.Context, string, string) error { return s.wait() }
-func (s *stubStore) Refresh(context.Context, string, []string, time.Duration) error {
+func (s *stubStore) Refresh(context.Context, string, []store.Conn, time.Duration) error {
 	return s.wait()
 }
 func (s *stubStore) Feed(context.Context) (store.Feed, error) { return nil, s.wait() }
 func (s *stubStore) Run(ctx context.Context) error            { <-ctx.Done(); return nil }
 func (s *stubStore) Ping(context.Context) error               { return s.wait() }
 func (s *stubStore) Close() error                             { return nil }
-
-// stubAuth is an Auth whose answers the test sets.
-type stubAuth struct {
-	identifyErr  error
-	authorizeErr error
-	user         string // the user Authorize returns ("" : the request's)
-	seen         chan handlers.Action
-}
-
-func (a *stubAuth) Identify(*http.Request) (handlers.Identity, error) {
-	if a.identifyErr != nil {
-		return handlers.Identity{}, a.identifyErr
-	}
-	return handlers.Identity{User: "token-user"}, nil
-}
-
-func (a *stubAuth) Authorize(who handlers.Identity, act handlers.Action) (string, error) {
-	if a.seen != nil {
-		a.seen <- act
-	}
-	if who.User != "token-user" {
-		return "", errors.New("Authorize called without the identity Identify established")
-	}
-	if a.authorizeErr != nil {
-		return "", a.authorizeErr
-	}
-	if a.user != "" {
-		return a.user, nil
-	}
-	return act.UserID, nil
-}

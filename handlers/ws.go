@@ -28,6 +28,8 @@ type wsConn struct {
 	quit chan struct{}
 	once sync.Once
 	wg   sync.WaitGroup
+
+	expired <-chan time.Time // the token's end (auth.go); nil in auth.mode none
 }
 
 // getWS serves GET /ws.
@@ -39,17 +41,32 @@ type wsConn struct {
 //	@Description	{"event":"reply","ref":…,"data":{"ok":true,…}} or {"ok":false,"error":{…},"lock"?}; errors of
 //	@Description	messages without ref come as {"event":"error","data":{"code","message"}}. The server sends the
 //	@Description	joined projects' events, pings every 25 s and closes a connection silent for 60 s.
+//	@Description	In auth.mode jwt the connection is closed with code 4001 "token expired" when its token expires.
 //	@Tags			events
 //	@Param			token	query	string	false	"JWT (auth.mode jwt)"
 //	@Success		101
 //	@Failure		401	{object}	ErrorBody	"unauthorized (auth.mode jwt)"
+//	@Failure		403	{object}	ErrorBody	"forbidden: an Origin not allowed by cors.allowed_origins"
+//	@Failure		429	{object}	ErrorBody	"rate_limited: limits.max_connections or limits.max_connections_per_user reached"
 //	@Router			/ws [get]
 func (s *Server) getWS(c *gin.Context) {
-	who, err := s.auth.Identify(c.Request)
+	if !s.cfg.CORS.CheckOrigin(c.Request) {
+		s.writeError(c, errOrigin)
+		return
+	}
+	who, err := s.identify(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
+	release, err := s.acquireConn(who, "")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	defer release()
+	expired, stopExpiry := s.expiry(who)
+	defer stopExpiry()
 	if !s.rt.track() {
 		s.writeError(c, filelock.Errorf(filelock.EUnavailable, "server shutting down"))
 		return
@@ -59,7 +76,7 @@ func (s *Server) getWS(c *gin.Context) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	wc := &wsConn{s: s, conn: conn, out: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{})}
+	wc := &wsConn{s: s, conn: conn, out: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), expired: expired}
 	wc.ss = newSession(s, who, "ws", wc.deliverEvent, wc.kill)
 	s.rt.mu.Lock()
 	s.rt.conns[wc] = struct{}{}
@@ -122,29 +139,39 @@ func (wc *wsConn) serve() {
 
 // message runs one client message and queues its reply.
 func (wc *wsConn) message(ctx context.Context, data []byte) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
-		wc.sendError(filelock.Errorf(filelock.EInvalid, "a message must be a JSON object {\"event\",\"data\",\"ref\"?}"))
+	ref, name, body, err := parseWSMessage(data)
+	if err != nil {
+		wc.answer(ref, nil, err)
 		return
-	}
-	ref := raw["ref"]
-	if bytes.Equal(ref, []byte("null")) {
-		ref = nil
-	}
-	var name string
-	if err := json.Unmarshal(raw["event"], &name); err != nil || name == "" {
-		wc.answer(ref, nil, filelock.FieldError("event", "event must be a string naming the message"))
-		return
-	}
-	body := raw["data"]
-	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
-		body = []byte("{}")
 	}
 	reply, then, err := wc.ss.handle(ctx, name, body)
 	wc.answer(ref, reply, err)
 	if then != nil {
 		then()
 	}
+}
+
+// parseWSMessage splits a client frame {"event","data","ref"?} into its
+// ref (nil when absent or null), the event name and the data ("{}" when
+// absent or null). Errors are invalid_request; ref is set when the frame
+// had one, for the error to be its reply.
+func parseWSMessage(data []byte) (ref json.RawMessage, name string, body []byte, err error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
+		return nil, "", nil, filelock.Errorf(filelock.EInvalid, "a message must be a JSON object {\"event\",\"data\",\"ref\"?}")
+	}
+	ref = raw["ref"]
+	if bytes.Equal(ref, []byte("null")) {
+		ref = nil
+	}
+	if err := json.Unmarshal(raw["event"], &name); err != nil || name == "" {
+		return ref, "", nil, filelock.FieldError("event", "event must be a string naming the message")
+	}
+	body = raw["data"]
+	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
+		body = []byte("{}")
+	}
+	return ref, name, body, nil
 }
 
 // answer queues a reply (ref set) or, for a failed message without ref,
@@ -217,6 +244,11 @@ func (wc *wsConn) writer() {
 				wc.kill()
 				return
 			}
+		case <-wc.expired:
+			msg := websocket.FormatCloseMessage(CloseTokenExpired, errTokenExpired.Message)
+			_ = wc.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wt))
+			wc.kill()
+			return
 		}
 	}
 }

@@ -29,29 +29,46 @@ func NewConnLimiter(maxTotal, maxPerUser int) *ConnLimiter {
 // caller must call release when the connection closes; release is
 // idempotent.
 func (l *ConnLimiter) Acquire(user string) (release func(), err error) {
-	if l == nil {
+	return l.acquire(user, true)
+}
+
+// AcquireUser counts a connection already counted overall (Acquire(""))
+// as one of user's, once its user is known (a WebSocket or Socket.IO
+// connection in auth.mode none learns it from its first join). Over the
+// per-user cap it returns a rate_limited *filelock.Error and counts
+// nothing; otherwise release (idempotent) undoes it.
+func (l *ConnLimiter) AcquireUser(user string) (release func(), err error) {
+	return l.acquire(user, false)
+}
+
+func (l *ConnLimiter) acquire(user string, total bool) (func(), error) {
+	if l == nil || (!total && user == "") {
 		return func() {}, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.maxTotal > 0 && l.total >= l.maxTotal {
+	if total && l.maxTotal > 0 && l.total >= l.maxTotal {
 		return nil, filelock.Errorf(filelock.ERateLimited, "too many connections: this server allows %d", l.maxTotal)
 	}
 	if user != "" && l.maxPerUser > 0 && l.byUser[user] >= l.maxPerUser {
 		return nil, filelock.Errorf(filelock.ERateLimited, "too many connections for user %s: at most %d at once", user, l.maxPerUser)
 	}
-	l.total++
+	if total {
+		l.total++
+	}
 	if user != "" {
 		l.byUser[user]++
 	}
 	var once sync.Once
-	return func() { once.Do(func() { l.release(user) }) }, nil
+	return func() { once.Do(func() { l.release(user, total) }) }, nil
 }
 
-func (l *ConnLimiter) release(user string) {
+func (l *ConnLimiter) release(user string, total bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.total--
+	if total {
+		l.total--
+	}
 	if user != "" {
 		if l.byUser[user]--; l.byUser[user] <= 0 {
 			delete(l.byUser, user)

@@ -125,3 +125,35 @@ func TestConnLimiterConcurrent(t *testing.T) {
 		t.Errorf("Count = %d after every release", l.Count())
 	}
 }
+
+// TestConnLimiterAcquireUser: a connection counted overall without a user
+// is counted as its user's later, against the per-user cap only.
+func TestConnLimiterAcquireUser(t *testing.T) {
+	l := NewConnLimiter(2, 1)
+	c1, _ := l.Acquire("")
+	c2, _ := l.Acquire("")
+	u1, err := l.AcquireUser("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Count() != 2 || l.CountUser("a") != 1 {
+		t.Fatalf("total %d, a %d; want 2, 1", l.Count(), l.CountUser("a"))
+	}
+	_, err = l.AcquireUser("a")
+	wantRateLimited(t, "second of user a", err, "user a")
+	if _, err := l.AcquireUser("b"); err != nil {
+		t.Fatalf("user b at the overall cap: %v", err)
+	}
+	if rel, err := l.AcquireUser(""); err != nil || l.Count() != 2 {
+		t.Fatalf("AcquireUser(\"\"): %v, total %d", err, l.Count())
+	} else {
+		rel()
+	}
+	u1()
+	u1()
+	c1()
+	if l.Count() != 1 || l.CountUser("a") != 0 {
+		t.Errorf("after release: total %d, a %d; want 1, 0", l.Count(), l.CountUser("a"))
+	}
+	c2()
+}

@@ -16,6 +16,7 @@ import (
 	"filelock/auth"
 	"filelock/configs"
 	"filelock/handlers"
+	"filelock/limits"
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
@@ -41,14 +42,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Start and stop are logged whatever log.level says: scripts wait for
 	// the listening line to learn the bound address.
 	lifecycle := slog.New(slog.NewTextHandler(stdout, nil))
-	var authn handlers.Auth // nil: auth.mode none
-	if cfg.Auth.Mode == "jwt" {
-		v, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile})
-		if err != nil {
-			return err
-		}
-		authn = jwtAuth{v}
-	} else {
+	verifier, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile})
+	if err != nil {
+		return err
+	}
+	if verifier.Mode() == auth.ModeNone {
 		log.Warn("auth.mode is none: every request is trusted to name its own user; use auth.mode jwt outside trusted networks")
 	}
 
@@ -84,7 +82,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		SSEKeepalive:      cfg.SSE.Keepalive,
 		SendQueue:         cfg.Limits.SendQueue,
 		Logger:            log,
-		Auth:              authn,
+		Auth:              verifier,
+		CORS:              limits.CORSConfig{AllowedOrigins: cfg.CORS.AllowedOrigins},
+		MaxConnections:    cfg.Limits.MaxConnections,
+		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
+		UserRPS:           cfg.Limits.UserRPS,
 	})
 	srv := &http.Server{
 		Handler:           h,
@@ -113,6 +115,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		_ = srv.Close()
 	}
 	<-served
+	// WebSockets and Socket.IO sockets are hijacked, so Shutdown does not
+	// wait for them: wait (within the timeout) until the handler has closed
+	// them and recorded their disconnects, before the store closes.
+	closed := make(chan struct{})
+	go func() { _ = h.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-shutCtx.Done():
+		log.Warn("realtime connections still closing at the shutdown timeout")
+	}
 	lifecycle.Info("stopped")
 	return nil
 }
