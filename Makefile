@@ -46,8 +46,8 @@ lint:
 	@out=$$(find . -name '*.go' -not -path './.git/*' -not -path '*/node_modules/*' -print0 | xargs -0 gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## fuzz: short fuzzing runs of the input validators (FUZZTIME per target)
-FUZZTIME ?= 20s
+## fuzz: fuzz every Fuzz target of every package for FUZZTIME each (default 60s)
+FUZZTIME ?= 60s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \

@@ -38,6 +38,10 @@ type Config struct {
 	Auth   Auth
 	CORS   CORS
 	Log    Log
+
+	// Adjusted lists the values Load changed to keep the lock durations
+	// consistent (see reconcile); the server logs them as warnings.
+	Adjusted []string
 }
 
 // HTTP is the http.* section.
@@ -203,7 +207,30 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	def, err := embeddedDefaults()
+	if err != nil {
+		return Config{}, err
+	}
+	return c, c.reconcile(def)
+}
+
+// embeddedDefaults is the configuration of the embedded filelock.yaml alone.
+func embeddedDefaults() (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
+		return Config{}, fmt.Errorf("embedded defaults: %w", err)
+	}
+	var c Config
+	for _, f := range c.fields() {
+		if err := decode(f.target, v.Get(f.key)); err != nil {
+			return Config{}, fmt.Errorf("embedded defaults: %s: %w", f.key, err)
+		}
+	}
+	return c, nil
 }
 
 // Usage returns the command-line help.

@@ -24,7 +24,7 @@ func defaults() Config {
 		SSE:    SSE{Keepalive: 15 * time.Second},
 		Limits: Limits{MaxBodyBytes: 16384, SendQueue: 256, MaxConnections: 10000, MaxConnectionsPerUser: 100},
 		Auth:   Auth{Mode: "none"},
-		CORS:   CORS{AllowedOrigins: []string{}},
+		CORS:   CORS{AllowedOrigins: []string{"*"}},
 		Log:    Log{Level: "info"},
 	}
 }
@@ -95,8 +95,9 @@ func TestLoadErrors(t *testing.T) {
 		{"duration without unit in file", []string{"--config", intTTL}, nil, "lock.ttl: 90 is not a duration"},
 		{"negative grace", nil, map[string]string{"FILELOCK_LOCK_DISCONNECT_GRACE": "-1s"}, "lock.disconnect_grace:"},
 		{"zero ttl", nil, map[string]string{"FILELOCK_LOCK_TTL": "0s"}, "lock.ttl:"},
-		{"min over ttl", nil, map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m"}, "lock.min_ttl:"},
-		{"max under ttl", nil, map[string]string{"FILELOCK_LOCK_MAX_TTL": "1m"}, "lock.max_ttl:"},
+		{"min over ttl, both set", nil, map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m", "FILELOCK_LOCK_TTL": "1m"}, "lock.min_ttl:"},
+		{"max under ttl, both set", nil, map[string]string{"FILELOCK_LOCK_MAX_TTL": "1m", "FILELOCK_LOCK_TTL": "2m"}, "lock.max_ttl:"},
+		{"min over max", nil, map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m", "FILELOCK_LOCK_MAX_TTL": "1m"}, "lock.m"},
 		{"heartbeat not under ttl", nil, map[string]string{"FILELOCK_LOCK_HEARTBEAT_INTERVAL": "90s"}, "lock.heartbeat_interval:"},
 		{"bad int", nil, map[string]string{"FILELOCK_EVENTS_HISTORY": "many"}, `events.history: "many" is not an integer`},
 		{"zero history", nil, map[string]string{"FILELOCK_EVENTS_HISTORY": "0"}, "events.history:"},
@@ -162,5 +163,36 @@ func TestDefaultsFileHasEveryKey(t *testing.T) {
 	got, err := Load([]string{"--config", p}, env(nil))
 	if err != nil || !reflect.DeepEqual(got, defaults()) {
 		t.Fatalf("Load(--config defaults) = %+v, %v", got, err)
+	}
+}
+
+// TestLoadReconcilesLockDurations checks that a lock duration changed alone
+// carries the others that would contradict it, and says so.
+func TestLoadReconcilesLockDurations(t *testing.T) {
+	cases := []struct {
+		env                      map[string]string
+		ttl, min, max, heartbeat time.Duration
+	}{
+		{map[string]string{"FILELOCK_LOCK_TTL": "3s"}, 3 * time.Second, 3 * time.Second, time.Hour, time.Second},
+		{map[string]string{"FILELOCK_LOCK_TTL": "2h"}, 2 * time.Hour, 5 * time.Second, 2 * time.Hour, 30 * time.Second},
+		{map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m"}, 2 * time.Minute, 2 * time.Minute, time.Hour, 30 * time.Second},
+		{map[string]string{"FILELOCK_LOCK_MAX_TTL": "1m"}, time.Minute, 5 * time.Second, time.Minute, 30 * time.Second},
+		{map[string]string{"FILELOCK_LOCK_TTL": "3s", "FILELOCK_LOCK_MIN_TTL": "1s"}, 3 * time.Second, time.Second, time.Hour, time.Second},
+	}
+	for _, tc := range cases {
+		c, err := Load(nil, func(k string) string { return tc.env[k] })
+		if err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		l := c.Lock
+		if l.TTL != tc.ttl || l.MinTTL != tc.min || l.MaxTTL != tc.max || l.HeartbeatInterval != tc.heartbeat {
+			t.Errorf("%v: ttl %v min %v max %v heartbeat %v; want %v %v %v %v", tc.env, l.TTL, l.MinTTL, l.MaxTTL, l.HeartbeatInterval, tc.ttl, tc.min, tc.max, tc.heartbeat)
+		}
+		if len(c.Adjusted) == 0 {
+			t.Errorf("%v: no adjustment reported", tc.env)
+		}
+	}
+	if c, err := Load(nil, func(string) string { return "" }); err != nil || len(c.Adjusted) != 0 {
+		t.Fatalf("defaults: %v, adjusted %v", err, c.Adjusted)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Validate checks every value and the relations between them; the error
-// names the first offending key.
+// Validate checks every value on its own; the error names the first
+// offending key. The relations between the lock durations are reconcile's.
 func (c Config) Validate() error {
 	checks := []struct {
 		key string
@@ -24,11 +24,7 @@ func (c Config) Validate() error {
 		{"lock.ttl", positive(c.Lock.TTL)},
 		{"lock.min_ttl", positive(c.Lock.MinTTL)},
 		{"lock.max_ttl", positive(c.Lock.MaxTTL)},
-		{"lock.min_ttl", check(c.Lock.MinTTL <= c.Lock.TTL, "%v is more than lock.ttl (%v)", c.Lock.MinTTL, c.Lock.TTL)},
-		{"lock.max_ttl", check(c.Lock.MaxTTL >= c.Lock.TTL, "%v is less than lock.ttl (%v)", c.Lock.MaxTTL, c.Lock.TTL)},
 		{"lock.heartbeat_interval", positive(c.Lock.HeartbeatInterval)},
-		{"lock.heartbeat_interval", check(c.Lock.HeartbeatInterval < c.Lock.TTL,
-			"%v must be less than lock.ttl (%v), or locks expire between heartbeats", c.Lock.HeartbeatInterval, c.Lock.TTL)},
 		{"lock.disconnect_grace", check(c.Lock.DisconnectGrace >= 0, "%v is negative", c.Lock.DisconnectGrace)},
 		{"events.history", atLeast(c.Events.History, 1)},
 		{"sse.keepalive", positive(c.SSE.Keepalive)},
@@ -96,6 +92,49 @@ func origins(list []string) error {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return fmt.Errorf("%q is not an origin (http://host[:port], https://host[:port] or *)", o)
 		}
+	}
+	return nil
+}
+
+// reconcile makes min_ttl ≤ ttl ≤ max_ttl and heartbeat_interval < ttl.
+// When two of them disagree and only one was changed from its default, the
+// changed one wins and the other follows it (setting lock.ttl=3s alone lowers
+// min_ttl to 3s and the heartbeat interval to 1s); when both were changed,
+// the configuration is refused, naming the key.
+func (c *Config) reconcile(def Config) error {
+	l, d := &c.Lock, def.Lock
+	adjust := func(key string, to *time.Duration, v time.Duration, why string) {
+		c.Adjusted = append(c.Adjusted, fmt.Sprintf("%s set to %v (was %v): %s", key, v, *to, why))
+		*to = v
+	}
+	if l.MinTTL > l.TTL {
+		switch {
+		case l.MinTTL == d.MinTTL:
+			adjust("lock.min_ttl", &l.MinTTL, l.TTL, "not above lock.ttl")
+		case l.TTL == d.TTL:
+			adjust("lock.ttl", &l.TTL, l.MinTTL, "not below lock.min_ttl")
+		default:
+			return fmt.Errorf("lock.min_ttl: %v is more than lock.ttl (%v)", l.MinTTL, l.TTL)
+		}
+	}
+	if l.MaxTTL < l.TTL {
+		switch {
+		case l.MaxTTL == d.MaxTTL:
+			adjust("lock.max_ttl", &l.MaxTTL, l.TTL, "not below lock.ttl")
+		case l.TTL == d.TTL:
+			adjust("lock.ttl", &l.TTL, l.MaxTTL, "not above lock.max_ttl")
+		default:
+			return fmt.Errorf("lock.max_ttl: %v is less than lock.ttl (%v)", l.MaxTTL, l.TTL)
+		}
+	}
+	if l.MinTTL > l.MaxTTL {
+		return fmt.Errorf("lock.min_ttl: %v is more than lock.max_ttl (%v)", l.MinTTL, l.MaxTTL)
+	}
+	if l.HeartbeatInterval >= l.TTL {
+		if l.HeartbeatInterval != d.HeartbeatInterval {
+			return fmt.Errorf("lock.heartbeat_interval: %v must be less than lock.ttl (%v), or locks expire between heartbeats", l.HeartbeatInterval, l.TTL)
+		}
+		adjust("lock.heartbeat_interval", &l.HeartbeatInterval, max(l.TTL/3, time.Millisecond), "a third of lock.ttl")
 	}
 	return nil
 }

@@ -38,12 +38,12 @@ func tooLarge(limit int64) error {
 // DecodeParams decodes a JSON object into the params struct dst (SPEC §2):
 // unknown fields are ignored; anything but a JSON object, malformed JSON,
 // text that is not UTF-8, and a value of the wrong type are invalid_request,
-// naming the offending field where there is one. Missing fields are left
+// naming the offending field ("body" when the body as a whole is wrong). Missing fields are left
 // zero, for the command's validation to name.
 func DecodeParams(data []byte, dst any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return filelock.Errorf(filelock.EInvalid, "the request body must be a JSON object")
+		return filelock.FieldError("body", "the request body must be a JSON object")
 	}
 	if !utf8.Valid(data) {
 		return filelock.FieldError(badUTF8Field(data), "the request body must be UTF-8")
@@ -55,11 +55,11 @@ func DecodeParams(data []byte, dst any) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field == "" {
-			return filelock.Errorf(filelock.EInvalid, "the request body must be a JSON object")
+			return filelock.FieldError("body", "the request body must be a JSON object")
 		}
 		return filelock.FieldError(te.Field, "%s must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 	}
-	return filelock.Errorf(filelock.EInvalid, "malformed JSON: %v", err)
+	return filelock.FieldError("body", "malformed JSON: %v", err)
 }
 
 // badUTF8Field names the first member of the object whose raw value is not

@@ -205,16 +205,20 @@ func validate(errs ...error) error {
 	return nil
 }
 
-// ttlOf converts ttl_seconds to a duration; nil means the default. The
-// store clamps it to [lock.min_ttl, lock.max_ttl]; larger values are cut to
-// lock.max_ttl before conversion so they cannot overflow.
+// ttlOf converts ttl_seconds to a duration; nil means the default. Any
+// number is clamped to [lock.min_ttl, lock.max_ttl] (SPEC §3): zero and
+// negative ones to lock.min_ttl; larger values are cut to lock.max_ttl
+// before conversion so they cannot overflow.
 func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 	if secs == nil {
 		return 0, nil
 	}
 	v := *secs
-	if math.IsNaN(v) || v <= 0 {
-		return 0, filelock.FieldError("ttl_seconds", "ttl_seconds must be a positive number of seconds")
+	if math.IsNaN(v) {
+		return 0, filelock.FieldError("ttl_seconds", "ttl_seconds must be a number of seconds")
+	}
+	if v <= 0 {
+		return s.cfg.Options.MinTTL, nil
 	}
 	return time.Duration(math.Min(v, s.cfg.Options.MaxTTL.Seconds()) * float64(time.Second)), nil
 }

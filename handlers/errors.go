@@ -86,5 +86,8 @@ func (s *Server) ErrorReply(err error) (int, ErrorBody) {
 // writeError answers the request with err's status and body.
 func (s *Server) writeError(c *gin.Context, err error) {
 	status, body := s.ErrorReply(err)
+	if status == http.StatusTooManyRequests {
+		c.Header("Retry-After", "1")
+	}
 	c.AbortWithStatusJSON(status, body)
 }

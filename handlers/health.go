@@ -25,8 +25,16 @@ func (s *Server) routesHealth(r *gin.Engine) {
 	// The Swagger UI's files come from a handler of this Server's own: the
 	// package's shared one remembers the first prefix it served.
 	files := &webdav.Handler{FileSystem: swaggerFiles.FS, LockSystem: webdav.NewMemLS()}
-	r.GET("/docs", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") })
-	r.GET("/docs/*any", ginSwagger.WrapHandler(files))
+	toIndex := func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/docs/index.html") }
+	ui := ginSwagger.WrapHandler(files)
+	r.GET("/docs", toIndex)
+	r.GET("/docs/*any", func(c *gin.Context) {
+		if c.Param("any") == "/" {
+			toIndex(c)
+			return
+		}
+		ui(c)
+	})
 }
 
 // getHealthz serves GET /healthz.

@@ -17,7 +17,11 @@ func TestUserRPS(t *testing.T) {
 	s := noneServer(t, func(c *handlers.Config) { c.UserRPS = 0.2 })
 	s.lock("p", "a.jpg", "alice")
 	before := s.status("p")
-	s.post("/heartbeat", map[string]any{"project_id": "p", "user_id": "alice"}).fail(t, http.StatusTooManyRequests, filelock.ERateLimited)
+	r := s.post("/heartbeat", map[string]any{"project_id": "p", "user_id": "alice"})
+	r.fail(t, http.StatusTooManyRequests, filelock.ERateLimited)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
 	s.post("/unlock", map[string]any{"project_id": "p", "file": "a.jpg", "user_id": "alice"}).fail(t, http.StatusTooManyRequests, filelock.ERateLimited)
 	s.post("/lock", map[string]any{"project_id": "p", "file": "b.jpg", "user_id": "alice", "release_previous": true}).fail(t, http.StatusTooManyRequests, filelock.ERateLimited)
 	sameState(t, "after 429s", before, s.status("p"))

@@ -18,6 +18,12 @@ import (
 // connections' leases lapse and the store's Run disconnects them: presence
 // outlives a crash by at most lease + the reaper's poll, and the lock of a
 // user who had no other connection is released disconnect_grace after that.
+//
+// The refresher also records again, with their users, connections the store
+// lost (Store.Refresh): after a store outage longer than the lease, or a
+// Redis that came back empty, every live connection is present again within
+// one refresh period. A disconnect waits for a refresh of its project in
+// progress, so a refresh cannot record again a connection just disconnected.
 type presence struct {
 	srv     *Server
 	st      store.Store
@@ -26,16 +32,22 @@ type presence struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	conns map[string]map[string]struct{} // project → live connIDs
+	mu       sync.Mutex
+	projects map[string]*presenceProject
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
 
+// presenceProject is one project's live connections on this instance.
+type presenceProject struct {
+	op    sync.Mutex        // held by a refresh of the project and by a removal
+	conns map[string]string // connID → user; guarded by presence.mu
+}
+
 func newPresence(srv *Server, st store.Store, lease, every, timeout time.Duration, log *slog.Logger) *presence {
 	p := &presence{srv: srv, st: st, lease: lease, every: every, timeout: timeout, log: log,
-		conns: map[string]map[string]struct{}{}, stop: make(chan struct{})}
+		projects: map[string]*presenceProject{}, stop: make(chan struct{})}
 	p.wg.Add(1)
 	go p.run()
 	return p
@@ -57,12 +69,12 @@ func (p *presence) connect(ctx context.Context, projectID, user, connID string) 
 		return err
 	}
 	p.mu.Lock()
-	m := p.conns[projectID]
-	if m == nil {
-		m = map[string]struct{}{}
-		p.conns[projectID] = m
+	pp := p.projects[projectID]
+	if pp == nil {
+		pp = &presenceProject{conns: map[string]string{}}
+		p.projects[projectID] = pp
 	}
-	m[connID] = struct{}{}
+	pp.conns[connID] = user
 	p.mu.Unlock()
 	return nil
 }
@@ -71,13 +83,18 @@ func (p *presence) connect(ctx context.Context, projectID, user, connID string) 
 // reached the lease lapses instead, with the same effect later.
 func (p *presence) disconnect(projectID, connID string) {
 	p.mu.Lock()
-	if m := p.conns[projectID]; m != nil {
-		delete(m, connID)
-		if len(m) == 0 {
-			delete(p.conns, projectID)
-		}
-	}
+	pp := p.projects[projectID]
 	p.mu.Unlock()
+	if pp != nil {
+		pp.op.Lock() // a refresh in progress may still name connID
+		p.mu.Lock()
+		delete(pp.conns, connID)
+		if len(pp.conns) == 0 && p.projects[projectID] == pp {
+			delete(p.projects, projectID)
+		}
+		p.mu.Unlock()
+		pp.op.Unlock()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	if err := p.st.Disconnect(ctx, projectID, connID); err != nil {
@@ -100,21 +117,44 @@ func (p *presence) run() {
 	}
 }
 
+// refresh renews (or records again) every live connection, one store call
+// per project, each bounded by the store timeout.
 func (p *presence) refresh() {
 	p.mu.Lock()
-	batch := make(map[string][]string, len(p.conns))
-	for project, m := range p.conns {
-		for id := range m {
-			batch[project] = append(batch[project], id)
-		}
+	ids := make([]string, 0, len(p.projects))
+	for id := range p.projects {
+		ids = append(ids, id)
 	}
 	p.mu.Unlock()
-	for project, ids := range batch {
-		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
-		if err := p.st.Refresh(ctx, project, ids, p.lease); err != nil {
-			p.log.Warn("presence: refresh failed", "project_id", project, "err", err)
+	for _, id := range ids {
+		select {
+		case <-p.stop:
+			return
+		default:
 		}
+		p.mu.Lock()
+		pp := p.projects[id]
+		p.mu.Unlock()
+		if pp == nil {
+			continue
+		}
+		pp.op.Lock()
+		p.mu.Lock()
+		conns := make([]store.Conn, 0, len(pp.conns))
+		for c, u := range pp.conns {
+			conns = append(conns, store.Conn{ID: c, User: u})
+		}
+		p.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+		err := p.st.Refresh(ctx, id, conns, p.lease)
 		cancel()
+		pp.op.Unlock()
+		if err != nil {
+			// The store is probably down: the other projects would wait as
+			// long; the next round retries them all.
+			p.log.Warn("presence: refresh failed", "project_id", id, "err", err)
+			return
+		}
 	}
 }
 

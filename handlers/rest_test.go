@@ -88,7 +88,7 @@ func testTTLClamp(t *testing.T, s *server) {
 	for i, tc := range []struct {
 		ttl  string
 		want time.Duration
-	}{{"1", 5 * time.Second}, {"12.5", 12500 * time.Millisecond}, {"7200", time.Hour}, {"1e300", time.Hour}, {"60", time.Minute}} {
+	}{{"1", 5 * time.Second}, {"0", 5 * time.Second}, {"-5", 5 * time.Second}, {"12.5", 12500 * time.Millisecond}, {"7200", time.Hour}, {"1e300", time.Hour}, {"60", time.Minute}} {
 		var r lockReply
 		s.post("/lock", fmt.Sprintf(`{"project_id":"p1","file":"f%d","user_id":"u%d","ttl_seconds":%s}`, i, i, tc.ttl)).ok(t, &r)
 		if got := r.Lock.ExpiresAt.Sub(r.Lock.AcquiredAt); got != tc.want {

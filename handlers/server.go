@@ -60,7 +60,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 2 * time.Second
+		cfg.StoreTimeout = 1500 * time.Millisecond // the 503 comes before 2 s
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
@@ -83,6 +83,10 @@ func New(cfg Config) *Server {
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)
 	s.routesWeb(s.engine)
+	s.engine.NoRoute(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: "not_found",
+			Message: "no endpoint " + c.Request.Method + " " + c.Request.URL.Path}})
+	})
 	return s
 }
 

@@ -68,6 +68,12 @@ type ReleaseRequest struct {
 	Force     bool   // release whoever holds it (reason forced); authorization is the caller's job
 }
 
+// Conn is one live connection of User, as Store.Refresh renews it.
+type Conn struct {
+	ID   string
+	User string
+}
+
 // Store owns the lock rules I1–I4 and the event log of SPEC §1 and §4.
 // Lock expiry is judged by the store's clock (Redis: the server's TIME).
 // Every method returns an error of code store_unavailable (filelock.Error)
@@ -125,8 +131,13 @@ type Store interface {
 	// Refresh renews the leases of the given live connections of the project
 	// to now+lease. An instance refreshes its connections well within the
 	// lease; a connection whose lease lapses (its instance died) is
-	// disconnected by Run as if Disconnect had been called.
-	Refresh(ctx context.Context, projectID string, connIDs []string, lease time.Duration) error
+	// disconnected by Run as if Disconnect had been called. A connection
+	// the store does not know (its lease lapsed while its instance could
+	// not reach the store, or the backend came back empty) is recorded
+	// again as Connect records it: the user's first live connection
+	// appends user_joined and cancels a pending disconnect release. So an
+	// instance must not refresh a connection it has disconnected.
+	Refresh(ctx context.Context, projectID string, conns []Conn, lease time.Duration) error
 
 	// Feed returns a new live feed of appended events. See Feed.
 	Feed(ctx context.Context) (Feed, error)

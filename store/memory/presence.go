@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"filelock"
+	"filelock/store"
 )
 
 // Connect implements store.Store. A lease <= 0 never lapses: such a
@@ -15,12 +16,16 @@ func (s *Store) Connect(ctx context.Context, projectID, user, connID string, lea
 		return err
 	}
 	defer s.mu.Unlock()
-	now := time.Now()
-	p := s.project(projectID, true)
+	s.connect(s.project(projectID, true), user, connID, time.Now(), lease)
+	return nil
+}
+
+// connect records (or renews) a live connection; s.mu is held.
+func (s *Store) connect(p *project, user, connID string, now time.Time, lease time.Duration) {
 	if c := p.conns[connID]; c != nil {
 		if c.user == user {
 			s.renew(p, connID, c, now, lease)
-			return nil
+			return
 		}
 		s.drop(p, connID, now)
 	}
@@ -32,7 +37,6 @@ func (s *Store) Connect(ctx context.Context, projectID, user, connID string, lea
 		s.cancel(disconnectKey(p.id, user))
 		s.append(p, filelock.Event{Type: filelock.EventUserJoined, User: user})
 	}
-	return nil
 }
 
 // Disconnect implements store.Store.
@@ -47,20 +51,23 @@ func (s *Store) Disconnect(ctx context.Context, projectID, connID string) error 
 	return nil
 }
 
-// Refresh implements store.Store; unknown connection ids are ignored.
-func (s *Store) Refresh(ctx context.Context, projectID string, connIDs []string, lease time.Duration) error {
+// Refresh implements store.Store: a known connection's lease is renewed,
+// an unknown one is recorded again as by Connect.
+func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Conn, lease time.Duration) error {
+	if len(conns) == 0 {
+		return ctx.Err()
+	}
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	p := s.project(projectID, false)
-	if p == nil {
-		return nil
-	}
+	p := s.project(projectID, true)
 	now := time.Now()
-	for _, id := range connIDs {
-		if c := p.conns[id]; c != nil {
-			s.renew(p, id, c, now, lease)
+	for _, c := range conns {
+		if known := p.conns[c.ID]; known != nil {
+			s.renew(p, c.ID, known, now, lease)
+		} else {
+			s.connect(p, c.User, c.ID, now, lease)
 		}
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 
 // backstopMargin is how long past expires_at a lock key lives in Redis, so a
 // lock vanishes even if no instance runs a reaper.
-const backstopMargin = time.Minute
+const backstopMargin = time.Second
 
 // Acquire implements store.Store.
 func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.AcquireResult, error) {
@@ -182,18 +182,26 @@ func (s *Store) Disconnect(ctx context.Context, projectID, connID string) error 
 	return nil
 }
 
-// Refresh implements store.Store. Leases only grow, so nothing becomes due
-// earlier and the reaper need not be told.
-func (s *Store) Refresh(ctx context.Context, projectID string, connIDs []string, lease time.Duration) error {
-	if len(connIDs) == 0 {
+// Refresh implements store.Store. Leases only grow, so renewing asks
+// nothing new of the reaper; when a connection was recorded again, the
+// project's next due time is registered with it afterwards (rare: only
+// after an outage, so the common refresh stays one script).
+func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Conn, lease time.Duration) error {
+	if len(conns) == 0 {
 		return nil
 	}
 	args := []any{lease.Milliseconds()}
-	for _, id := range connIDs {
-		args = append(args, id)
+	for _, c := range conns {
+		args = append(args, c.ID, c.User)
 	}
-	_, _, err := s.runReply(ctx, s.project(refreshScript, projectID, "", args...))
-	return err
+	_, rest, err := s.runReply(ctx, s.project(refreshScript, projectID, "", args...))
+	if err != nil {
+		return err
+	}
+	if n, _ := rest[len(rest)-1].(int64); n > 0 {
+		s.registerAfter(ctx, projectID, dueOf(rest[0]))
+	}
+	return nil
 }
 
 // runReply runs one project script and splits its {code, ...} reply.

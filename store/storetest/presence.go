@@ -185,7 +185,7 @@ func testPresence(t *testing.T, newStore Factory) {
 					refreshed <- nil
 					return
 				case <-tick.C:
-					if err := s.Refresh(t.Context(), "p1", []string{"c1", "c2", "unknown"}, lease); err != nil {
+					if err := s.Refresh(t.Context(), "p1", []store.Conn{{ID: "c1", User: "u1"}, {ID: "c2", User: "u1"}}, lease); err != nil {
 						refreshed <- err
 						return
 					}
@@ -209,6 +209,53 @@ func testPresence(t *testing.T, newStore Factory) {
 		waitEvent(t, s, "p1", mark, isReleased("a", filelock.ReasonDisconnected))
 		if n := count(events(t, s, "p1", mark), isPresence(filelock.EventUserLeft, "u1")); n != 1 {
 			t.Fatalf("%d user_left", n)
+		}
+	})
+
+	// Refresh records again, with its user, a connection the store does not
+	// know (its lease lapsed, or the backend came back empty), as Connect
+	// does: user_joined for the user's first, and the pending disconnect
+	// release is cancelled.
+	t.Run("RefreshRecreates", func(t *testing.T) {
+		t.Parallel()
+		o := Opts()
+		o.DisconnectGrace = time.Second
+		s := newStore(t, o)
+		startRun(t, s, 1)
+		// Never connected: recorded, one user_joined per user, in order.
+		refresh := func(conns ...store.Conn) {
+			t.Helper()
+			if err := s.Refresh(t.Context(), "p1", conns, time.Minute); err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+		}
+		refresh(store.Conn{ID: "c1", User: "u1"}, store.Conn{ID: "c2", User: "u2"}, store.Conn{ID: "c3", User: "u1"})
+		mark := wantPresence(t, s, "p1", filelock.InitialEventID, "user_joined:u1", "user_joined:u2")
+		refresh(store.Conn{ID: "c1", User: "u1"}, store.Conn{ID: "c2", User: "u2"}) // known: lease only
+		mark = wantPresence(t, s, "p1", mark)
+		if st := status(t, s, "p1"); !slices.Equal(st.Users, []string{"u1", "u2"}) {
+			t.Fatalf("users %v", st.Users)
+		}
+		// Recorded connections are live ones: the last to close starts the grace.
+		disconnect(t, s, "p1", "c1")
+		mark = wantPresence(t, s, "p1", mark)
+		disconnect(t, s, "p1", "c3")
+		mark = wantPresence(t, s, "p1", mark, "user_left:u1")
+
+		// A lapsed lease: user_left and a pending release; a refresh within
+		// the grace brings the user back and keeps the lock.
+		connect(t, s, "p1", "u3", "c4", 200*time.Millisecond)
+		acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "a", User: "u3", TTL: o.MaxTTL})
+		mark = wantPresence(t, s, "p1", mark, "user_joined:u3", "lock_acquired:a")
+		waitEvent(t, s, "p1", mark, isPresence(filelock.EventUserLeft, "u3"))
+		refresh(store.Conn{ID: "c4", User: "u3"})
+		mark = wantPresence(t, s, "p1", mark, "user_left:u3", "user_joined:u3")
+		sentinel(t, s, "p1", o.DisconnectGrace+300*time.Millisecond)
+		if n := count(events(t, s, "p1", mark), isReleased("a", filelock.ReasonDisconnected)); n != 0 {
+			t.Fatalf("lock released though the connection was recorded again: %s", describe(events(t, s, "p1", mark)))
+		}
+		if st := status(t, s, "p1"); len(st.Locks) != 1 || !slices.Contains(st.Users, "u3") {
+			t.Fatalf("status %+v", st)
 		}
 	})
 }
