@@ -152,8 +152,9 @@ func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended
 	for _, name := range []string{msgJoin, msgLeave, msgHeartbeat, msgLock, msgUnlock} {
 		_ = sock.On(name, func(args ...any) { s.sioMessage(ctx, sock, ss, name, args) })
 	}
-	// The token's end (auth.mode jwt): an error event, then a disconnect
-	// ("io server disconnect"); the client connects again with a fresh token.
+	// The token's end (auth.mode jwt): an error event, then the connection
+	// is closed (the client sees "transport close" and reconnects, with a
+	// fresh token if its auth is a callback).
 	stopExpiry := func() bool { return false }
 	if until := s.verifier.ValidUntil(who); !until.IsZero() {
 		stopExpiry = time.AfterFunc(time.Until(until), func() {

@@ -16,6 +16,13 @@
 // it lost (expired, forced, disconnected) through `lost` in the change state.
 // Commands reject with a FileLockError carrying the server's error code,
 // message, field and the lock in the way.
+//
+// auth.mode jwt: `token` is the JWT, or a function (sync or async) that
+// returns a fresh one, e.g. `token: () => fetch("/my/token").then((r) => r.text())`.
+// The function's token is kept until the server refuses it (401, the SSE
+// stream or WebSocket ended by its expiry, Socket.IO's "token expired"); the
+// next connection or command then asks the function again. The lock is kept
+// across such a reconnect (it is shorter than the server's disconnect grace).
 
 /** Error of a refused command: the server's error object plus the lock in the way. */
 export class FileLockError extends Error {
@@ -48,7 +55,8 @@ export class FileLockClient {
    * @param {string} o.projectId
    * @param {string} o.userId
    * @param {"sse"|"ws"|"socketio"} [o.transport]
-   * @param {string} [o.token] JWT for auth.mode jwt
+   * @param {string|(() => string|Promise<string>)} [o.token] JWT for auth.mode
+   *   jwt, or a function returning a fresh one (called again after a refusal)
    * @param {number} [o.ttlSeconds] TTL asked for on lock (server default if absent)
    * @param {Function} [o.io] the Socket.IO client's io() (default window.io)
    * @param {boolean} [o.autoConnect] connect at once (default true)
@@ -64,7 +72,11 @@ export class FileLockClient {
     if (!["sse", "ws", "socketio"].includes(this.transport)) {
       throw new TypeError(`unknown transport ${this.transport}`);
     }
-    this.token = o.token || "";
+    this._tokenSource = typeof o.token === "function" ? o.token : null;
+    this.token = this._tokenSource ? "" : String(o.token || ""); // the token in use ("" = none yet)
+    this._tokenPromise = null; // a call of the token function under way
+    this._suspect = false; // a connection ended for a reason that may be the token's expiry
+    this._gen = 0; // connection attempts (a newer one cancels an older one's token wait)
     this.ttlSeconds = o.ttlSeconds;
     this._io = o.io || (typeof window !== "undefined" ? window.io : undefined);
 
@@ -197,10 +209,27 @@ export class FileLockClient {
   connect() {
     if (this._closed) return;
     this._teardown();
-    this._estimateClock();
-    if (this.transport === "sse") this._connectSSE();
-    else if (this.transport === "ws") this._connectWS();
-    else this._connectSocketIO();
+    clearTimeout(this._retryTimer);
+    if (this.transport === "socketio") {
+      if (this._sio) { // socket.io-client reconnects by itself unless the server or we ended it
+        if (!this._sio.active) this._sio.connect();
+        return;
+      }
+      const io = this._io || (typeof window !== "undefined" ? window.io : undefined);
+      if (typeof io !== "function") throw new Error("transport socketio needs the Socket.IO client (window.io)");
+    }
+    const gen = ++this._gen;
+    this._prepare().then((token) => {
+      if (gen !== this._gen || this._closed) return;
+      this._estimateClock();
+      if (this.transport === "sse") this._connectSSE(token);
+      else if (this.transport === "ws") this._connectWS(token);
+      else this._connectSocketIO();
+    }, (err) => {
+      if (gen !== this._gen || this._closed) return;
+      this.lastError = { code: err.code || "token_error", message: err.message };
+      this._down();
+    });
   }
 
   // ---- state from events ----
@@ -301,12 +330,67 @@ export class FileLockClient {
   _down() {
     if (this._closed) return;
     this._teardown();
+    this._gen++; // a token wait under way is for a connection not to be opened now
     if (this.connection === Connection.OPEN) this._resetReady();
     this._setConnection(this._everOpen ? Connection.RECONNECTING : Connection.CONNECTING);
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => this.connect(), this._backoff());
+  }
+
+  // The next reconnect delay: 0.5 s doubling up to 5 s, ±25 %; reset when live.
+  _backoff() {
     const delay = Math.min(5000, 500 * 2 ** this._attempt) * (0.75 + Math.random() * 0.5);
     this._attempt++;
-    clearTimeout(this._retryTimer);
-    this._retryTimer = setTimeout(() => this.connect(), delay);
+    return delay;
+  }
+
+  // ---- tokens ----
+
+  // The token to send: the string given, or the token function's last
+  // result, asking the function when there is none (one call at a time).
+  // Rejects with a FileLockError token_error when the function fails.
+  _getToken() {
+    if (!this._tokenSource || this.token) return Promise.resolve(this.token);
+    if (!this._tokenPromise) {
+      this._tokenPromise = Promise.resolve()
+        .then(() => this._tokenSource())
+        .then((t) => {
+          t = t == null ? "" : String(t).trim();
+          if (!t) throw new Error("the token function returned no token");
+          if (this._tokenSource) this.token = t;
+          return t;
+        })
+        .catch((e) => {
+          throw e instanceof FileLockError ? e
+            : new FileLockError({ code: "token_error", message: `cannot get a token: ${e && e.message}` });
+        })
+        .finally(() => { this._tokenPromise = null; });
+    }
+    return this._tokenPromise;
+  }
+
+  // The server refused token (or said it expired): forget it, so that the
+  // next connection or command asks the token function for a fresh one. A
+  // refusal of a token already replaced changes nothing.
+  _dropToken(token) {
+    if (this._tokenSource && token === this.token) this.token = "";
+  }
+
+  // Before a (re)connect: when the last connection ended in a way that
+  // hides why (an EventSource error, a WebSocket closed without a code),
+  // ask the server whether the token still holds (GET /status answers 401
+  // if not) and drop it if not; then get the token to connect with.
+  async _prepare() {
+    if (this._tokenSource && this._suspect && this.token && typeof fetch === "function") {
+      this._suspect = false;
+      const used = this.token;
+      try {
+        const res = await fetch(`${this.baseUrl}/status/${encodeURIComponent(this.projectId)}`,
+          { headers: { Authorization: `Bearer ${used}` } });
+        if (res.status === 401) this._dropToken(used);
+      } catch { /* server unreachable: the connection attempt will fail and retry */ }
+    }
+    return this._getToken();
   }
 
   _teardown() {
@@ -355,9 +439,10 @@ export class FileLockClient {
     return this.transport === "ws" ? this._wsCommand(name, body) : this._sioCommand(name, body);
   }
 
-  async _rest(path, body) {
+  async _rest(path, body, retried = false) {
+    const token = await this._getToken();
     const headers = { "Content-Type": "application/json" };
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (token) headers.Authorization = `Bearer ${token}`;
     let res;
     try {
       res = await fetch(this.baseUrl + path, { method: "POST", headers, body: JSON.stringify(body) });
@@ -366,6 +451,11 @@ export class FileLockClient {
     }
     let json = null;
     try { json = await res.json(); } catch { /* not JSON */ }
+    if (res.status === 401 && this._tokenSource && !retried) {
+      // Refused before it ran (the token expired): once more with a fresh token.
+      this._dropToken(token);
+      return this._rest(path, body, true);
+    }
     if (!res.ok) {
       const err = (json && json.error) || { code: "http_" + res.status, message: res.statusText };
       throw new FileLockError(err, json && json.lock, res.status);
@@ -380,10 +470,10 @@ export class FileLockClient {
 
   // ---- SSE ----
 
-  _connectSSE() {
+  _connectSSE(token) {
     const q = new URLSearchParams({ user_id: this.userId });
     if (this.lastEventId) q.set("last_event_id", this.lastEventId);
-    if (this.token) q.set("token", this.token);
+    if (token) q.set("token", token);
     const es = new EventSource(`${this.baseUrl}/events/${encodeURIComponent(this.projectId)}?${q}`);
     this._es = es;
     for (const name of EVENTS) {
@@ -401,16 +491,18 @@ export class FileLockClient {
       if (this._everOpen && this.lastEventId) { this._opened(); this._emit(); }
     };
     // The server's retry is honoured by our own backoff: close and reopen with
-    // the last event id, so the resume point is always ours.
-    es.onerror = () => this._down();
+    // the last event id, so the resume point is always ours. EventSource does
+    // not tell why a stream ended (the token's expiry ends it too, and a 401
+    // refuses the next one): _prepare asks the server before reopening.
+    es.onerror = () => { this._suspect = true; this._down(); };
   }
 
   // ---- WebSocket ----
 
-  _connectWS() {
+  _connectWS(token) {
     const u = new URL(this.baseUrl + "/ws", typeof location !== "undefined" ? location.href : undefined);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-    if (this.token) u.searchParams.set("token", this.token);
+    if (token) u.searchParams.set("token", token);
     const ws = new WebSocket(u);
     this._ws = ws;
     ws.onopen = () => {
@@ -430,7 +522,13 @@ export class FileLockClient {
         this._handle(msg.event, msg.data);
       }
     };
-    ws.onclose = () => this._down();
+    ws.onclose = (ev) => {
+      // 4001: the token expired; reconnect with a fresh one. Other closes
+      // (a refused upgrade is a bare 1006) may hide a refused token.
+      if (ev && ev.code === 4001) this._dropToken(token);
+      else this._suspect = true;
+      this._down();
+    };
   }
 
   _wsSend(event, data, raw) {
@@ -458,11 +556,36 @@ export class FileLockClient {
     const io = this._io || (typeof window !== "undefined" ? window.io : undefined);
     if (typeof io !== "function") throw new Error("transport socketio needs the Socket.IO client (window.io)");
     const opts = { path: "/socket.io/", reconnectionDelayMax: 5000 };
-    if (this.token) opts.auth = { token: this.token };
+    let used = ""; // the token of the current (or last) handshake
+    if (this._tokenSource) {
+      // Asked at every handshake, socket.io-client's own reconnects included.
+      opts.auth = (cb) => {
+        this._getToken().then((t) => { used = t; cb({ token: t }); }, (err) => {
+          used = "";
+          this.lastError = { code: err.code, message: err.message };
+          this._emit();
+          cb({}); // refused by the server, then tried again (below)
+        });
+      };
+    } else if (this.token) {
+      opts.auth = { token: this.token };
+    }
     const sio = io(this.baseUrl || undefined, opts);
     this._sio = sio;
+    // After the server ended the socket (the token expired, or it fell too
+    // far behind) or refused a handshake, socket.io-client does not retry.
+    const retry = () => {
+      clearTimeout(this._retryTimer);
+      this._retryTimer = setTimeout(() => {
+        if (!this._closed && this._sio === sio && !sio.active) sio.connect();
+      }, this._backoff());
+    };
     for (const name of EVENTS) sio.on(name, (data) => this._handle(name, data));
-    sio.on("error", (data) => { this.lastError = data || null; this._emit(); });
+    sio.on("error", (data) => {
+      this.lastError = data || null;
+      if (data && data.code === "unauthorized") this._dropToken(used); // "token expired"
+      this._emit();
+    });
     sio.on("connect", () => {
       sio.timeout(COMMAND_TIMEOUT_MS).emit("join_project",
         { project_id: this.projectId, user_id: this.userId },
@@ -476,14 +599,28 @@ export class FileLockClient {
     const down = () => {
       if (this._closed) return;
       if (this.connection === Connection.OPEN) this._resetReady();
-        this._setConnection(this._everOpen ? Connection.RECONNECTING : Connection.CONNECTING);
+      this._setConnection(this._everOpen ? Connection.RECONNECTING : Connection.CONNECTING);
     };
-    sio.on("disconnect", down);
+    sio.on("disconnect", (reason) => {
+      down();
+      if (reason === "io server disconnect" && !this._closed) retry();
+    });
     sio.on("connect_error", (err) => {
       down();
-      if (!sio.active) { // refused by the server (e.g. jwt): no retry
-        this.lastError = { code: (err && err.data && err.data.code) || "unauthorized", message: err && err.message };
-        this._emit();
+      if (!sio.active) { // refused by the server (e.g. jwt)
+        const code = (err && err.data && err.data.code) || "unauthorized";
+        // A handshake without a token because the token function failed
+        // keeps reporting that failure.
+        if (used || !this.lastError || this.lastError.code !== "token_error") {
+          this.lastError = { code, message: err && err.message };
+          this._emit();
+        }
+        // With a token function an unauthorized handshake is tried again
+        // with a fresh token; otherwise a refusal is final.
+        if (code === "unauthorized" && this._tokenSource && !this._closed) {
+          this._dropToken(used);
+          retry();
+        }
       }
     });
   }
@@ -505,7 +642,8 @@ export class FileLockClient {
     if (this._clockDone || typeof fetch !== "function") return;
     this._clockDone = true;
     try {
-      const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+      const token = await this._getToken();
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
       const t0 = Date.now();
       const res = await fetch(`${this.baseUrl}/status/${encodeURIComponent(this.projectId)}`, { headers });
       const t1 = Date.now();
