@@ -275,7 +275,7 @@ const docTemplate = `{
         },
         "/metrics": {
             "get": {
-                "description": "Request counts and latency by route and status, locks acquired and released by reason, store errors.",
+                "description": "Request counts and latency by route and status, locks acquired and released by reason, store errors,\nlive connections and event subscribers.",
                 "produces": [
                     "text/plain"
                 ],

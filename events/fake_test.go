@@ -21,6 +21,8 @@ type fakeStore struct {
 	feed    *fakeFeed
 	lose    bool // lose notices
 	repeat  bool // send every notice twice
+
+	afterStatus func() // when set, run by Status after it read the log
 }
 
 func newFakeStore(history int) *fakeStore {
@@ -98,8 +100,13 @@ func (f *fakeStore) setLose(v bool) {
 
 func (f *fakeStore) Status(_ context.Context, id string) (filelock.Status, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return filelock.Status{ProjectID: id, LastEventID: strconv.FormatUint(f.seqs[id], 10)}, nil
+	st := filelock.Status{ProjectID: id, LastEventID: strconv.FormatUint(f.seqs[id], 10)}
+	hook := f.afterStatus
+	f.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return st, nil
 }
 
 func (f *fakeStore) Events(_ context.Context, id, after string) ([]filelock.Event, error) {

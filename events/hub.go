@@ -70,7 +70,7 @@ type project struct {
 	subs   map[*Subscription]struct{}
 	known  bool   // last is the base of delivery
 	last   uint64 // Seq of the last event delivered (when known)
-	seen   uint64 // highest Seq noticed while !known
+	seen   uint64 // highest Seq noticed while !known (MaxUint64 after a Resync)
 	feedOn bool   // guarded by feedMu
 	feedMu sync.Mutex
 }

@@ -375,3 +375,32 @@ func TestConcurrentSubscribersSeeEveryEventOnce(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A Resync noticed while the project's first subscriber reads its snapshot
+// (the hub has no delivery base yet) stands for events that may be newer
+// than the snapshot: once the subscriber is ready, the hub must catch up.
+func TestResyncWhileFirstSubscriberReads(t *testing.T) {
+	st := newFakeStore(100)
+	h := newHub(t, st, 16)
+	st.afterStatus = func() {
+		st.afterStatus = nil
+		st.setLose(true)
+		st.append("p", "lost") // after the snapshot; its notice is lost...
+		st.setLose(false)
+		st.resync("p") // ...and the feed says so
+		st.resync("other")
+		// The hub takes the second notice only once it has handled the first.
+		eventually(t, "the hub to read the resync", func() bool { return len(st.feed.ch) == 0 })
+	}
+	s, err := h.Subscribe(context.Background(), "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Initial[0].Seq != 0 {
+		t.Fatalf("initial = %+v", s.Initial)
+	}
+	if ev := next(t, s); ev.Seq != 1 || ev.User != "lost" {
+		t.Fatalf("got %+v", ev)
+	}
+}

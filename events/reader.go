@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"filelock"
@@ -40,10 +41,10 @@ func (h *Hub) notice(n store.Notice) {
 	if n.Resync {
 		if n.ProjectID == "" {
 			for id := range h.projects {
-				h.scheduleLocked(id)
+				h.resyncLocked(id)
 			}
 		} else {
-			h.scheduleLocked(n.ProjectID)
+			h.resyncLocked(n.ProjectID)
 		}
 		return
 	}
@@ -54,6 +55,17 @@ func (h *Hub) notice(n store.Notice) {
 	if p := h.projects[id]; p != nil {
 		h.deliverLocked(p, n.Event, false)
 	}
+}
+
+// resyncLocked applies a Resync of the project: a catch-up, also for a
+// project whose first subscriber is still reading the store (no delivery
+// base yet): what was lost may be newer than the base it will set, so it
+// catches up once it is ready.
+func (h *Hub) resyncLocked(id string) {
+	if p := h.projects[id]; p != nil && !p.known {
+		p.seen = math.MaxUint64
+	}
+	h.scheduleLocked(id)
 }
 
 // scheduleLocked marks a project for catch-up by the reader.

@@ -15,6 +15,8 @@ func TestMetrics(t *testing.T) {
 	s.post("/lock", `{"project_id":"p1","file":"b.jpg","user_id":"user1","release_previous":true}`).ok(t, nil)
 	s.post("/unlock", `{"project_id":"p1","file":"b.jpg","user_id":"user1"}`).ok(t, nil)
 	s.post("/lock", `{}`).fail(t, 400, "invalid_request")
+	sse := openSSE(t, s.url+"/events/p1?user_id=watcher", nil)
+	sse.log.waitFor(t, "snapshot", func(e wireEvent) bool { return e.Name == "snapshot" })
 	res := s.do(http.MethodGet, "/metrics", "")
 	if res.status != 200 || !strings.HasPrefix(res.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics: %d %s", res.status, res.header.Get("Content-Type"))
@@ -28,6 +30,9 @@ func TestMetrics(t *testing.T) {
 		`filelock_locks_released_total{reason="switched"} 1`,
 		`filelock_locks_released_total{reason="unlocked"} 1`,
 		`filelock_store_errors_total 0`,
+		"filelock_connections 1\n",
+		"filelock_event_projects 1\n",
+		"filelock_event_subscribers 1\n",
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

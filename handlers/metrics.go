@@ -46,6 +46,23 @@ func newMetrics() *metrics {
 	return m
 }
 
+// watch adds gauges read at scrape time: live connections (SSE streams,
+// WebSockets, Socket.IO sockets), and the projects and subscribers the
+// instance's event hub serves.
+func (m *metrics) watch(connections func() int, hub func() (projects, subscribers int)) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filelock_connections", Help: "Live SSE streams, WebSockets and Socket.IO sockets of this instance.",
+		}, func() float64 { return float64(connections()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filelock_event_projects", Help: "Projects whose events this instance streams to local subscribers.",
+		}, func() float64 { p, _ := hub(); return float64(p) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "filelock_event_subscribers", Help: "Local subscribers of project events.",
+		}, func() float64 { _, n := hub(); return float64(n) }),
+	)
+}
+
 // middleware counts and times every request by its route pattern.
 func (m *metrics) middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -63,7 +80,8 @@ func (m *metrics) middleware() gin.HandlerFunc {
 // handler serves GET /metrics: the registry in the Prometheus text format.
 //
 //	@Summary		Prometheus metrics
-//	@Description	Request counts and latency by route and status, locks acquired and released by reason, store errors.
+//	@Description	Request counts and latency by route and status, locks acquired and released by reason, store errors,
+//	@Description	live connections and event subscribers.
 //	@Tags			operations
 //	@Produce		plain
 //	@Success		200	{string}	string	"Prometheus text exposition format"
