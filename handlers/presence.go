@@ -34,6 +34,7 @@ type presence struct {
 
 	mu       sync.Mutex
 	projects map[string]*presenceProject
+	failed   map[string]bool // projects whose last refresh failed; run's own
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -118,14 +119,30 @@ func (p *presence) run() {
 }
 
 // refresh renews (or records again) every live connection, one store call
-// per project, each bounded by the store timeout.
+// per project, each bounded by the store timeout. Projects whose last
+// refresh failed go last, so that one project the store cannot reach (its
+// Redis Cluster slot down) does not stop the others' renewals.
 func (p *presence) refresh() {
+	if p.failed == nil {
+		p.failed = map[string]bool{}
+	}
 	p.mu.Lock()
 	ids := make([]string, 0, len(p.projects))
+	var failed []string
 	for id := range p.projects {
-		ids = append(ids, id)
+		if p.failed[id] {
+			failed = append(failed, id)
+		} else {
+			ids = append(ids, id)
+		}
+	}
+	for id := range p.failed {
+		if p.projects[id] == nil {
+			delete(p.failed, id)
+		}
 	}
 	p.mu.Unlock()
+	ids = append(ids, failed...)
 	for _, id := range ids {
 		select {
 		case <-p.stop:
@@ -151,10 +168,12 @@ func (p *presence) refresh() {
 		pp.op.Unlock()
 		if err != nil {
 			// The store is probably down: the other projects would wait as
-			// long; the next round retries them all.
+			// long; the next round retries them all, this one last.
+			p.failed[id] = true
 			p.log.Warn("presence: refresh failed", "project_id", id, "err", err)
 			return
 		}
+		delete(p.failed, id)
 	}
 }
 
