@@ -154,7 +154,7 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 			DialTimeout:   time.Second,
 			ReadTimeout:   storeTimeout,
 			WriteTimeout:  storeTimeout,
-			MaxRetries:    1,
+			MaxRetries:    -1, // no retries: a script resent after a lost reply would answer wrongly
 			DialerRetries: 1,
 		})
 		st := redis.New(client, opts, cfg.Redis.KeyPrefix)

@@ -89,7 +89,7 @@ func (s *Server) Options() *redis.Options {
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,
 		ContextTimeoutEnabled: true,
-		MaxRetries:            1,
+		MaxRetries:            -1,
 		DialerRetries:         1,
 	}
 }

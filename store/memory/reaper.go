@@ -136,7 +136,10 @@ func (s *Store) fire(k dueKey, now time.Time) {
 		}
 	case dueDisconnect:
 		if f, ok := p.held[k.key]; ok && p.present[k.key] == 0 {
-			s.release(p, p.locks[f], filelock.ReasonDisconnected)
+			// A lock that expired meanwhile goes as expired, as in the Redis store.
+			if l := s.live(p, p.locks[f], now); l != nil {
+				s.release(p, l, filelock.ReasonDisconnected)
+			}
 		}
 	}
 }

@@ -85,6 +85,12 @@ func (f *feed) Subscribe(ctx context.Context, projectID string) error {
 		delete(f.waiters, ch)
 	}
 	f.mu.Unlock()
+	// go-redis keeps a channel it was asked for even when the request
+	// failed, and would resubscribe it on every reconnect: forget it, since
+	// the caller will not Unsubscribe what it was told failed.
+	uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = f.ps.Unsubscribe(uctx, ch)
+	cancel()
 	return store.Unavailable(err)
 }
 

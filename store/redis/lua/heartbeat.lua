@@ -6,7 +6,9 @@ local user = ARGV[5]
 
 local file = user_lock(user)
 local l = file and live_lock(file)
-if not l then
+if not l or l.u ~= user then
+  -- Nothing live, or a stale index entry (the key was evicted or deleted
+  -- and the file taken since): never extend someone else's lock.
   if file then redis.call('HDEL', K_USERS, user) end
   return {'not_locked'}
 end
