@@ -27,6 +27,7 @@ func (s *Store) append(p *project, e filelock.Event) filelock.Event {
 	e.ProjectID = p.id
 	p.seq = e.Seq
 	p.hist = append(p.hist, e)
+	s.schedule(idleKey(p.id), time.Now().Add(s.idleAfter))
 	if len(p.hist) > s.opts.History {
 		p.hist[0] = filelock.Event{}
 		p.hist = p.hist[1:]

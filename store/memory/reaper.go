@@ -13,7 +13,14 @@ const (
 	dueLock       = iota // a lock's expires_at
 	dueLease             // a connection's lease
 	dueDisconnect        // a user's disconnect release
+	dueIdle              // a project's state may be forgotten
 )
+
+// IdleAfter is how long a project with no lock and no live connection keeps
+// its state (history, counter) after its last event. Forgetting it is safe:
+// its next event seeds the counter from the clock again, above every earlier
+// token and id, and a stream resuming from an old id gets a snapshot.
+const IdleAfter = time.Hour
 
 type dueKey struct {
 	kind    int
@@ -24,6 +31,7 @@ type dueKey struct {
 func lockKey(project, file string) dueKey       { return dueKey{dueLock, project, file} }
 func leaseKey(project, connID string) dueKey    { return dueKey{dueLease, project, connID} }
 func disconnectKey(project, user string) dueKey { return dueKey{dueDisconnect, project, user} }
+func idleKey(project string) dueKey             { return dueKey{dueIdle, project, ""} }
 
 type dueItem struct {
 	key   dueKey
@@ -133,6 +141,12 @@ func (s *Store) fire(k dueKey, now time.Time) {
 	case dueLease:
 		if c := p.conns[k.key]; c != nil && !c.lease.IsZero() && !now.Before(c.lease) {
 			s.drop(p, k.key, now)
+		}
+	case dueIdle:
+		if len(p.locks) == 0 && len(p.conns) == 0 {
+			delete(s.projects, p.id)
+		} else {
+			s.schedule(k, now.Add(s.idleAfter))
 		}
 	case dueDisconnect:
 		if f, ok := p.held[k.key]; ok && p.present[k.key] == 0 {

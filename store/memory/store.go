@@ -23,7 +23,8 @@ var (
 
 // Store is the in-process store. Create it with New.
 type Store struct {
-	opts store.Options
+	opts      store.Options
+	idleAfter time.Duration // IdleAfter; shorter in tests
 
 	mu       sync.Mutex
 	closed   bool
@@ -72,13 +73,14 @@ func New(opts store.Options) *Store {
 		opts.DisconnectGrace = 0
 	}
 	return &Store{
-		opts:     opts,
-		projects: map[string]*project{},
-		subs:     map[string]map[*feed]struct{}{},
-		feeds:    map[*feed]struct{}{},
-		due:      newDueQueue(),
-		wake:     make(chan struct{}),
-		done:     make(chan struct{}),
+		opts:      opts,
+		idleAfter: IdleAfter,
+		projects:  map[string]*project{},
+		subs:      map[string]map[*feed]struct{}{},
+		feeds:     map[*feed]struct{}{},
+		due:       newDueQueue(),
+		wake:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 }
 
