@@ -174,3 +174,40 @@ func BenchmarkExpiryLag(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/lag")
 	b.ReportMetric(float64(worst.Milliseconds()), "max-ms")
 }
+
+// TestIdleProjectExpires: a project's counter and history carry a Redis TTL
+// of a day from its last event, so Redis forgets idle projects; a project
+// forgotten that way still hands out ever larger tokens.
+func TestIdleProjectExpires(t *testing.T) {
+	srv := redistest.Shared(t)
+	rdb := srv.Client(t)
+	prefix := redistest.Prefix(t)
+	s := redis.New(rdb, storetest.Opts(), prefix)
+	ctx := t.Context()
+	first, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{prefix + "meta:{p}", prefix + "events:{p}"} {
+		if ttl := rdb.PTTL(ctx, key).Val(); ttl < 23*time.Hour || ttl > 24*time.Hour {
+			t.Fatalf("PTTL %s = %v, want about a day", key, ttl)
+		}
+	}
+	if _, err := s.Release(ctx, store.ReleaseRequest{ProjectID: "p", File: "a", User: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	// As if the day had passed.
+	if err := rdb.Del(ctx, prefix+"meta:{p}", prefix+"events:{p}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if keys := rdb.Keys(ctx, prefix+"*{p}*").Val(); len(keys) != 0 {
+		t.Fatalf("keys left of an idle project: %v", keys)
+	}
+	again, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Lock.Token <= first.Lock.Token {
+		t.Fatalf("token %d after the project was forgotten, not above %d", again.Lock.Token, first.Lock.Token)
+	}
+}

@@ -45,12 +45,21 @@ end
 
 -- emit appends the event (a table of string fields, t = type) with a new seq
 -- to the stream and publishes it; it returns the seq.
+-- The counter and the history of a project expire a day after its last
+-- event (IDLE_MS), so Redis forgets idle projects. That is safe: the next
+-- event seeds the counter from the clock again, above every earlier token
+-- and id, and streams resuming from an old id get a snapshot. Locks and
+-- presence keep keys of their own, which empty out by themselves.
+local IDLE_MS = 86400000
+
 local function emit(ev, seq)
   seq = seq or next_seq()
   ev.s = I(seq)
   local js = cjson.encode(ev)
   redis.call('XADD', K_EVENTS, 'MAXLEN', HISTORY, I(seq) .. '-0', 'e', js)
   redis.call('PUBLISH', K_EVENTS, js)
+  redis.call('PEXPIRE', K_META, IDLE_MS)
+  redis.call('PEXPIRE', K_EVENTS, IDLE_MS)
   return seq
 end
 
