@@ -94,18 +94,7 @@ type response struct {
 // do sends a request with a raw body ("" for none) and reads the answer.
 func (s *server) do(method, path, body string) response {
 	s.t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, s.url+path, r)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return s.send(req)
+	return s.callAs("", method, path, body)
 }
 
 func (s *server) send(req *http.Request) response {
