@@ -114,6 +114,7 @@ func (f *feed) loop() {
 	defer close(f.out)
 	ctx := context.Background()
 	backoff := 10 * time.Millisecond
+	lost := false // the connection broke: resync every project once it is back
 	for {
 		msg, err := f.ps.ReceiveTimeout(ctx, feedPingAfter)
 		select {
@@ -127,6 +128,7 @@ func (f *feed) loop() {
 				_ = f.ps.Ping(ctx) // keeps a silent connection checked
 				continue
 			}
+			lost = true
 			select { // go-redis reconnects and resubscribes on the next Receive
 			case <-f.done:
 				return
@@ -136,6 +138,15 @@ func (f *feed) loop() {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		if lost {
+			// The first message on the new connection follows the one
+			// SUBSCRIBE that renewed every channel, so all are in effect:
+			// whatever was published meanwhile is caught up from history.
+			lost = false
+			if !f.send(store.Notice{Resync: true}) {
+				return
+			}
+		}
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind != "subscribe" {
