@@ -164,12 +164,15 @@ type proc struct {
 	done  chan struct{}
 }
 
-func spawn(bin, dir string, port int) (*proc, error) {
+// spawn starts redis-server on port with the harness's settings and extra
+// further arguments, and waits until it answers PING.
+func spawn(bin, dir string, port int, extra ...string) (*proc, error) {
 	var out syncBuffer
-	cmd := exec.Command(bin,
+	args := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning")
+		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &proc{stopc: make(chan struct{}), done: make(chan struct{})}

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -46,5 +47,39 @@ func TestSharedAndPrefix(t *testing.T) {
 	}
 	if p, q := Prefix(t), Prefix(t); p == q || p == "" {
 		t.Fatalf("Prefix returned %q and %q", p, q)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	start := time.Now()
+	c := StartCluster(t)
+	t.Logf("cluster up in %v", time.Since(start))
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("Addrs = %v, want 3 nodes", c.Addrs())
+	}
+	cl := c.Client(t)
+	ctx := t.Context()
+	masters := map[string]bool{}
+	for i := range 30 {
+		key := fmt.Sprint("k", i)
+		if err := cl.Set(ctx, key, i, 0).Err(); err != nil {
+			t.Fatalf("SET %s: %v", key, err)
+		}
+		m, err := cl.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatalf("MasterForKey %s: %v", key, err)
+		}
+		masters[m.Options().Addr] = true
+	}
+	if len(masters) != 3 {
+		t.Fatalf("30 keys on masters %v, want all 3", masters)
+	}
+	for _, addr := range c.Addrs() {
+		if !masters[addr] {
+			t.Fatalf("node %s serves none of 30 keys (masters %v)", addr, masters)
+		}
+	}
+	if v, err := cl.Get(ctx, "k7").Int(); err != nil || v != 7 {
+		t.Fatalf("GET k7 = %d, %v", v, err)
 	}
 }

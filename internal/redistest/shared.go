@@ -36,13 +36,13 @@ func Shared(tb testing.TB) *Server {
 	return s
 }
 
-// Main runs the tests of a package that uses Shared and stops the shared
-// server before the binary exits:
+// Main runs the tests of a package that uses Shared or SharedCluster and
+// stops the shared server and cluster before the binary exits:
 //
 //	func TestMain(m *testing.M) { redistest.Main(m) }
 //
-// (Were Main left out, the kernel would still kill the server when the test
-// binary exits.)
+// (Were Main left out, the kernel would still kill the servers when the
+// test binary exits.)
 func Main(m *testing.M) {
 	code := m.Run()
 	shared.mu.Lock()
@@ -52,5 +52,6 @@ func Main(m *testing.M) {
 		shared.srv = nil
 	}
 	shared.mu.Unlock()
+	stopSharedCluster()
 	os.Exit(code)
 }

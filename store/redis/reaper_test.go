@@ -35,8 +35,14 @@ func runAll(t testing.TB, stores ...*redis.Store) {
 // TestTwoInstancesExpireOnce: two instances reap the same projects; every
 // expired lock is released exactly once and nothing is left behind.
 func TestTwoInstancesExpireOnce(t *testing.T) {
-	opts := storetest.Opts()
-	a, b := pair(t, opts)
+	a, b := pair(t, storetest.Opts())
+	expireOnce(t, a, b)
+}
+
+// expireOnce runs two reapers on each of a and b (instances sharing a
+// prefix) and checks that locks in several projects expire exactly once.
+func expireOnce(t *testing.T, a, b *redis.Store) {
+	t.Helper()
 	runAll(t, a, b, a, b) // two reapers per instance as well
 	const projects, perProject = 5, 20
 	ctx := t.Context()

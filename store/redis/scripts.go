@@ -2,7 +2,9 @@ package redis
 
 import (
 	"context"
+	"crypto/sha1"
 	"embed"
+	"encoding/hex"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -11,8 +13,17 @@ import (
 //go:embed lua/*.lua
 var luaFS embed.FS
 
-func projectScript(name string) *goredis.Script {
-	return goredis.NewScript(luaFile("lib") + luaFile(name))
+// script is a Lua script, run by its SHA1 digest and sent in full to a Redis
+// that does not know it yet.
+type script struct{ src, sha string }
+
+func newScript(src string) *script {
+	h := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(h[:])}
+}
+
+func projectScript(name string) *script {
+	return newScript(luaFile("lib") + luaFile(name))
 }
 
 func luaFile(name string) string {
@@ -34,24 +45,24 @@ var (
 	refreshScript    = projectScript("refresh")
 	reapScript       = projectScript("reap")
 
-	registerScript   = goredis.NewScript(luaFile("register"))
-	dueScript        = goredis.NewScript(luaFile("due"))
-	rescheduleScript = goredis.NewScript(luaFile("reschedule"))
+	registerScript   = newScript(luaFile("register"))
+	dueScript        = newScript(luaFile("due"))
+	rescheduleScript = newScript(luaFile("reschedule"))
 )
 
 // call is one script invocation.
 type call struct {
-	script *goredis.Script
+	script *script
 	keys   []string
 	args   []any
 	cmd    *goredis.Cmd
 }
 
 // project returns a call of a project script with lib.lua's common ARGV.
-func (s *Store) project(script *goredis.Script, projectID, file string, args ...any) *call {
+func (s *Store) project(sc *script, projectID, file string, args ...any) *call {
 	keys := s.keys(projectID, file)
 	common := []any{keys[8][:len(keys[8])-len(file)], s.opts.History, s.opts.DisconnectGrace.Milliseconds(), backstopMargin.Milliseconds()}
-	return &call{script: script, keys: keys, args: append(common, args...)}
+	return &call{script: sc, keys: keys, args: append(common, args...)}
 }
 
 // run runs the calls in one round trip, in order (on one Redis; on a
@@ -61,20 +72,45 @@ func (s *Store) project(script *goredis.Script, projectID, file string, args ...
 // in its cmd.
 func (s *Store) run(ctx context.Context, calls ...*call) error {
 	if len(calls) == 1 {
-		c := calls[0]
-		c.cmd = c.script.EvalSha(ctx, s.rdb, c.keys, c.args...)
+		calls[0].send(ctx, s.rdb, "evalsha", calls[0].script.sha)
 	} else {
 		_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for _, c := range calls {
-				c.cmd = c.script.EvalSha(ctx, p, c.keys, c.args...)
+				c.send(ctx, p, "evalsha", c.script.sha)
 			}
 			return nil
 		})
 	}
 	for _, c := range calls {
 		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-			c.cmd = c.script.Eval(ctx, s.rdb, c.keys, c.args...)
+			c.send(ctx, s.rdb, "eval", c.script.src)
 		}
 	}
 	return wrap(calls[len(calls)-1].cmd.Err())
 }
+
+// send runs the call as EVALSHA or EVAL (queues it, on a pipeline). The
+// command is sent at most once: a script whose reply was lost may have run,
+// and run again it would answer wrongly (a new lock would come back as
+// renewed). MaxRetries -1 ensures that for one Redis, but a ClusterClient
+// still resends a command after a lost reply (EOF, timeout), on the same
+// node and then on another; it does not resend a NoRetry command. MOVED and
+// ASK redirections, after which the script has not run, are still followed.
+func (c *call) send(ctx context.Context, p interface {
+	Process(context.Context, goredis.Cmder) error
+}, name, body string) {
+	args := make([]any, 0, 3+len(c.keys)+len(c.args))
+	args = append(args, name, body, len(c.keys))
+	for _, k := range c.keys {
+		args = append(args, k)
+	}
+	args = append(args, c.args...)
+	c.cmd = goredis.NewCmd(ctx, args...)
+	c.cmd.SetFirstKeyPos(3)
+	_ = p.Process(ctx, onceCmd{c.cmd})
+}
+
+// onceCmd is a command go-redis never resends.
+type onceCmd struct{ *goredis.Cmd }
+
+func (onceCmd) NoRetry() bool { return true }
