@@ -174,9 +174,12 @@ func EnvVar(key string) string {
 // Load builds the configuration from the command-line arguments (without
 // the program name) and the environment read through getenv.
 func Load(args []string, getenv func(string) string) (Config, error) {
-	v := viper.New()
-	v.SetConfigType("yaml")
-	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
+	v, err := defaultsViper()
+	if err != nil {
+		return Config{}, err
+	}
+	def, err := decodeConfig(v)
+	if err != nil {
 		return Config{}, fmt.Errorf("embedded defaults: %w", err)
 	}
 	fs, configFile := flagSet(v)
@@ -201,33 +204,32 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			v.Set(f.Name, f.Value.String())
 		}
 	})
-	var c Config
-	for _, f := range c.fields() {
-		if err := decode(f.target, v.Get(f.key)); err != nil {
-			return Config{}, fmt.Errorf("%s: %w", f.key, err)
-		}
-	}
-	if err := c.Validate(); err != nil {
+	c, err := decodeConfig(v)
+	if err != nil {
 		return Config{}, err
 	}
-	def, err := embeddedDefaults()
-	if err != nil {
+	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, c.reconcile(def)
 }
 
-// embeddedDefaults is the configuration of the embedded filelock.yaml alone.
-func embeddedDefaults() (Config, error) {
+// defaultsViper returns a viper holding the embedded filelock.yaml.
+func defaultsViper() (*viper.Viper, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	if err := v.ReadConfig(bytes.NewReader(defaultYAML)); err != nil {
-		return Config{}, fmt.Errorf("embedded defaults: %w", err)
+		return nil, fmt.Errorf("embedded defaults: %w", err)
 	}
+	return v, nil
+}
+
+// decodeConfig reads every key of v into a Config; an error names the key.
+func decodeConfig(v *viper.Viper) (Config, error) {
 	var c Config
 	for _, f := range c.fields() {
 		if err := decode(f.target, v.Get(f.key)); err != nil {
-			return Config{}, fmt.Errorf("embedded defaults: %s: %w", f.key, err)
+			return Config{}, fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
 	return c, nil
@@ -235,9 +237,10 @@ func embeddedDefaults() (Config, error) {
 
 // Usage returns the command-line help.
 func Usage() string {
-	v := viper.New()
-	v.SetConfigType("yaml")
-	_ = v.ReadConfig(bytes.NewReader(defaultYAML))
+	v, err := defaultsViper()
+	if err != nil {
+		return err.Error()
+	}
 	fs, _ := flagSet(v)
 	return "Usage: filelockd [--config FILE] [--section.key value ...]\n\n" + fs.FlagUsages() +
 		"\nEvery key can also be set by the environment variable FILELOCK_SECTION_KEY.\n"
