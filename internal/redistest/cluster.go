@@ -66,17 +66,7 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 }
 
 // Options are the client options Client uses.
-func (c *Cluster) Options() *redis.ClusterOptions {
-	return &redis.ClusterOptions{
-		Addrs:                 c.Addrs(),
-		DialTimeout:           time.Second,
-		ReadTimeout:           2 * time.Second,
-		WriteTimeout:          2 * time.Second,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-	}
-}
+func (c *Cluster) Options() *redis.ClusterOptions { return failFast(c.Addrs()...).Cluster() }
 
 func (c *Cluster) kill() {
 	for _, n := range c.nodes {

@@ -82,9 +82,14 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 }
 
 // Options are the client options Client uses.
-func (s *Server) Options() *redis.Options {
-	return &redis.Options{
-		Addr:                  s.Addr,
+func (s *Server) Options() *redis.Options { return failFast(s.Addr).Simple() }
+
+// failFast are the options of every test client: context deadlines are
+// respected, a dial gives up after a second, and no command is retried (a
+// resent script would answer wrongly), as the server's own client does.
+func failFast(addrs ...string) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs:                 addrs,
 		DialTimeout:           time.Second,
 		ReadTimeout:           2 * time.Second,
 		WriteTimeout:          2 * time.Second,
