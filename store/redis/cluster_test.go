@@ -69,17 +69,8 @@ func spreadProjects(t *testing.T) []string {
 func TestClusterTwoInstances(t *testing.T) {
 	a, b := clusterPair(t)
 	ctx := t.Context()
-	f, err := b.Feed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
 	projects := spreadProjects(t)
-	for _, p := range projects {
-		if err := f.Subscribe(ctx, p); err != nil {
-			t.Fatalf("Subscribe(%s): %v", p, err)
-		}
-	}
+	f := subscribedFeed(t, b, projects...)
 	for _, p := range projects {
 		r, err := a.Acquire(ctx, store.AcquireRequest{ProjectID: p, File: "f", User: "u"})
 		if err != nil {
@@ -99,17 +90,8 @@ func TestClusterTwoInstances(t *testing.T) {
 func TestClusterFeed(t *testing.T) {
 	s := newClusterStore(t, storetest.Opts())
 	ctx := t.Context()
-	f, err := s.Feed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
 	projects := spreadProjects(t)
-	for _, p := range projects {
-		if err := f.Subscribe(ctx, p); err != nil {
-			t.Fatalf("Subscribe(%s): %v", p, err)
-		}
-	}
+	f := subscribedFeed(t, s, projects...)
 	// Interleaved across nodes; per project the events come in order.
 	for _, user := range []string{"u1", "u2"} {
 		for _, p := range projects {

@@ -14,6 +14,22 @@ import (
 	"filelock/store/storetest"
 )
 
+// subscribedFeed opens a Feed of s, closed in Cleanup, subscribed to projects.
+func subscribedFeed(tb testing.TB, s store.Store, projects ...string) store.Feed {
+	tb.Helper()
+	f, err := s.Feed(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = f.Close() })
+	for _, p := range projects {
+		if err := f.Subscribe(tb.Context(), p); err != nil {
+			tb.Fatalf("Subscribe(%s): %v", p, err)
+		}
+	}
+	return f
+}
+
 // waitNotice waits for a notice matching ok.
 func waitNotice(t *testing.T, f store.Feed, ok func(store.Notice) bool) store.Notice {
 	t.Helper()
@@ -48,16 +64,7 @@ func TestFeedResyncAfterKill(t *testing.T) {
 	rdb := srv.Client(t)
 	s := redis.New(rdb, storetest.Opts(), redistest.Prefix(t))
 	ctx := t.Context()
-	f, err := s.Feed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	for _, p := range []string{"p1", "p2"} {
-		if err := f.Subscribe(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f := subscribedFeed(t, s, "p1", "p2")
 	if n, err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Result(); err != nil || n != 1 {
 		t.Fatalf("CLIENT KILL TYPE pubsub = %d, %v; want 1 killed", n, err)
 	}
@@ -87,14 +94,7 @@ func TestOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	s := redis.New(srv.Client(t), storetest.Opts(), redistest.Prefix(t))
 	ctx := t.Context()
-	f, err := s.Feed(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	if err := f.Subscribe(ctx, "p"); err != nil {
-		t.Fatal(err)
-	}
+	f := subscribedFeed(t, s, "p")
 	before, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
 	if err != nil {
 		t.Fatal(err)
