@@ -153,4 +153,19 @@ local function next_due()
   return '-1'
 end
 
+-- connect leases connection conn of user until dl (ms, formatted); a
+-- connection not yet recorded is recorded, cancels the user's pending
+-- disconnect release and, as the user's first, appends user_joined. It
+-- returns true when the connection was new.
+local function connect(conn, user, dl)
+  redis.call('ZADD', K_CONNS, dl, conn)
+  if redis.call('HEXISTS', K_CONNUSER, conn) == 1 then return false end
+  redis.call('HSET', K_CONNUSER, conn, user)
+  redis.call('ZREM', K_GRACE, user)
+  if redis.call('HINCRBY', K_PRESENT, user, 1) == 1 then
+    emit({t = 'user_joined', u = user})
+  end
+  return true
+end
+
 -- ---- the script's own body follows ----
