@@ -16,6 +16,8 @@ const (
 	EFileLocked   = "file_locked"
 	EUserHasLock  = "user_has_lock"
 	EStaleToken   = "stale_token"
+	ENoneFree     = "none_free"
+	ENotFound     = "not_found"
 	ETooLarge     = "payload_too_large"
 	ERateLimited  = "rate_limited"
 	EUnavailable  = "store_unavailable"

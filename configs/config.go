@@ -28,16 +28,17 @@ var ErrHelp = pflag.ErrHelp
 
 // Config is the server's configuration; see filelock.yaml for each key.
 type Config struct {
-	HTTP   HTTP
-	Store  Store
-	Redis  Redis
-	Lock   Lock
-	Events Events
-	SSE    SSE
-	Limits Limits
-	Auth   Auth
-	CORS   CORS
-	Log    Log
+	HTTP     HTTP
+	Store    Store
+	Redis    Redis
+	Lock     Lock
+	Events   Events
+	SSE      SSE
+	Limits   Limits
+	Auth     Auth
+	CORS     CORS
+	Log      Log
+	Webhooks Webhooks
 
 	// Adjusted lists the values Load changed to keep the lock durations
 	// consistent (see reconcile); the server logs them as warnings.
@@ -48,6 +49,8 @@ type Config struct {
 type HTTP struct {
 	Addr            string
 	ShutdownTimeout time.Duration
+	ReadTimeout     time.Duration // the whole request of a non-streaming route
+	AdminAddr       string        // "" = off; serves /debug/pprof/ and /metrics
 }
 
 // Store is the store.* section.
@@ -92,18 +95,23 @@ type Limits struct {
 	MaxConnections        int
 	MaxConnectionsPerUser int
 	UserRPS               float64
+	MaxProjectsPerConn    int // limits.max_projects_per_connection
 }
 
 // Auth is the auth.* section.
 type Auth struct {
-	Mode string // "none" | "jwt"
-	JWT  JWT
+	Mode    string // "none" | "jwt"
+	JWT     JWT
+	APIKeys []string // auth.api_keys: X-API-Key values that act as an admin of every project
 }
 
 // JWT is the auth.jwt.* section.
 type JWT struct {
 	Secret        string
 	PublicKeyFile string
+	Leeway        time.Duration
+	Audience      string
+	Issuer        string
 }
 
 // CORS is the cors.* section.
@@ -113,7 +121,17 @@ type CORS struct {
 
 // Log is the log.* section.
 type Log struct {
-	Level string // debug | info | warn | error
+	Level  string // debug | info | warn | error
+	Format string // text | json
+}
+
+// Webhooks is the webhooks.* section (SPEC §5 Webhooks).
+type Webhooks struct {
+	URLs       []string
+	Secret     string // whsec_ + base64 of 24–64 bytes; required when URLs are set
+	Events     []string
+	Timeout    time.Duration
+	MaxBackoff time.Duration
 }
 
 // field binds a key to where its value goes; target is a *string,
@@ -128,6 +146,8 @@ func (c *Config) fields() []field {
 	return []field{
 		{"http.addr", &c.HTTP.Addr, "listen address (port 0: a free port)"},
 		{"http.shutdown_timeout", &c.HTTP.ShutdownTimeout, "graceful stop timeout"},
+		{"http.read_timeout", &c.HTTP.ReadTimeout, "bound on reading a whole request of a non-streaming route"},
+		{"http.admin_addr", &c.HTTP.AdminAddr, "admin listener for /debug/pprof/ and /metrics (empty: off)"},
 		{"store.backend", &c.Store.Backend, "memory | redis"},
 		{"redis.addrs", &c.Redis.Addrs, "Redis addresses, comma-separated (several: Cluster)"},
 		{"redis.master_name", &c.Redis.MasterName, "Sentinel master name"},
@@ -147,11 +167,22 @@ func (c *Config) fields() []field {
 		{"limits.max_connections", &c.Limits.MaxConnections, "live connections per instance (0: no limit)"},
 		{"limits.max_connections_per_user", &c.Limits.MaxConnectionsPerUser, "live connections per user per instance (0: no limit)"},
 		{"limits.user_rps", &c.Limits.UserRPS, "commands per second per user (0: off)"},
+		{"limits.max_projects_per_connection", &c.Limits.MaxProjectsPerConn, "projects one WebSocket/Socket.IO connection may join"},
 		{"auth.mode", &c.Auth.Mode, "none | jwt"},
 		{"auth.jwt.secret", &c.Auth.JWT.Secret, "HS256 key"},
 		{"auth.jwt.public_key_file", &c.Auth.JWT.PublicKeyFile, "PEM public key file (RS256/ES256)"},
+		{"auth.jwt.leeway", &c.Auth.JWT.Leeway, "clock skew allowed on exp"},
+		{"auth.jwt.audience", &c.Auth.JWT.Audience, "required aud claim (empty: not checked)"},
+		{"auth.jwt.issuer", &c.Auth.JWT.Issuer, "required iss claim (empty: not checked)"},
+		{"auth.api_keys", &c.Auth.APIKeys, "X-API-Key values of backends (admin of every project), comma-separated"},
 		{"cors.allowed_origins", &c.CORS.AllowedOrigins, "allowed cross-origin origins, comma-separated (*: any)"},
 		{"log.level", &c.Log.Level, "debug | info | warn | error"},
+		{"log.format", &c.Log.Format, "text | json"},
+		{"webhooks.urls", &c.Webhooks.URLs, "webhook receiver URLs, comma-separated (empty: off)"},
+		{"webhooks.secret", &c.Webhooks.Secret, "signing secret: whsec_ + base64 of 24-64 bytes"},
+		{"webhooks.events", &c.Webhooks.Events, "event names delivered, comma-separated"},
+		{"webhooks.timeout", &c.Webhooks.Timeout, "bound on one delivery attempt"},
+		{"webhooks.max_backoff", &c.Webhooks.MaxBackoff, "longest wait between retries"},
 	}
 }
 

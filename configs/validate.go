@@ -1,8 +1,10 @@
 package configs
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +19,8 @@ func (c Config) Validate() error {
 	}{
 		{"http.addr", hostPort(c.HTTP.Addr)},
 		{"http.shutdown_timeout", positive(c.HTTP.ShutdownTimeout)},
+		{"http.read_timeout", positive(c.HTTP.ReadTimeout)},
+		{"http.admin_addr", check(c.HTTP.AdminAddr == "" || hostPort(c.HTTP.AdminAddr) == nil, "%q is not a host:port address", c.HTTP.AdminAddr)},
 		{"store.backend", oneOf(c.Store.Backend, "memory", "redis")},
 		{"redis.addrs", redisAddrs(c.Redis.Addrs)},
 		{"redis.db", atLeast(c.Redis.DB, 0)},
@@ -33,11 +37,22 @@ func (c Config) Validate() error {
 		{"limits.max_connections", atLeast(c.Limits.MaxConnections, 0)},
 		{"limits.max_connections_per_user", atLeast(c.Limits.MaxConnectionsPerUser, 0)},
 		{"limits.user_rps", check(c.Limits.UserRPS >= 0, "%v is negative", c.Limits.UserRPS)},
+		{"limits.max_projects_per_connection", atLeast(c.Limits.MaxProjectsPerConn, 1)},
 		{"auth.mode", oneOf(c.Auth.Mode, "none", "jwt")},
 		{"auth.jwt.secret", check(c.Auth.Mode != "jwt" || (c.Auth.JWT.Secret != "") != (c.Auth.JWT.PublicKeyFile != ""),
 			"auth.mode jwt needs exactly one of auth.jwt.secret and auth.jwt.public_key_file")},
+		{"auth.jwt.secret", check(c.Auth.JWT.Secret == "" || len(c.Auth.JWT.Secret) >= 32,
+			"an HS256 secret must be at least 32 bytes (it is %d)", len(c.Auth.JWT.Secret))},
+		{"auth.jwt.leeway", check(c.Auth.JWT.Leeway >= 0, "%v is negative", c.Auth.JWT.Leeway)},
+		{"auth.api_keys", apiKeys(c.Auth.APIKeys)},
 		{"cors.allowed_origins", origins(c.CORS.AllowedOrigins)},
 		{"log.level", oneOf(c.Log.Level, "debug", "info", "warn", "error")},
+		{"log.format", oneOf(c.Log.Format, "text", "json")},
+		{"webhooks.urls", webhookURLs(c.Webhooks.URLs)},
+		{"webhooks.secret", webhookSecret(c.Webhooks.Secret, len(c.Webhooks.URLs) > 0)},
+		{"webhooks.events", webhookEvents(c.Webhooks.Events)},
+		{"webhooks.timeout", positive(c.Webhooks.Timeout)},
+		{"webhooks.max_backoff", positive(c.Webhooks.MaxBackoff)},
 	}
 	for _, ch := range checks {
 		if ch.err != nil {
@@ -135,6 +150,54 @@ func (c *Config) reconcile(def Config) error {
 			return fmt.Errorf("lock.heartbeat_interval: %v must be less than lock.ttl (%v), or locks expire between heartbeats", l.HeartbeatInterval, l.TTL)
 		}
 		adjust("lock.heartbeat_interval", &l.HeartbeatInterval, max(l.TTL/3, time.Millisecond), "a third of lock.ttl")
+	}
+	return nil
+}
+
+func apiKeys(keys []string) error {
+	for i, k := range keys {
+		if len(k) < 16 {
+			return fmt.Errorf("key %d is shorter than 16 characters", i+1)
+		}
+	}
+	return nil
+}
+
+func webhookURLs(urls []string) error {
+	for _, u := range urls {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%q is not an http:// or https:// URL", u)
+		}
+	}
+	return nil
+}
+
+// webhookSecret checks the Standard Webhooks secret form: whsec_ followed
+// by the base64 of 24 to 64 bytes.
+func webhookSecret(secret string, needed bool) error {
+	if secret == "" {
+		return check(!needed, "required when webhooks.urls is set (whsec_ + base64 of 24-64 random bytes)")
+	}
+	b64, ok := strings.CutPrefix(secret, "whsec_")
+	if !ok {
+		return fmt.Errorf("must start with whsec_")
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return fmt.Errorf("is not whsec_ + base64")
+	}
+	return check(len(key) >= 24 && len(key) <= 64, "decodes to %d bytes; it must be 24 to 64", len(key))
+}
+
+// WebhookEventNames are the event names webhooks.events may list (SPEC §4).
+var WebhookEventNames = []string{"lock_acquired", "lock_released", "user_joined", "user_left", "snapshot"}
+
+func webhookEvents(names []string) error {
+	for _, n := range names {
+		if err := oneOf(n, WebhookEventNames...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto";
 import { io } from "socket.io-client";
 import { startServer } from "./lib/server.mjs";
 
-const secret = "e2e-secret-0123456789abcdef";
+const secret = "e2e-secret-0123456789abcdef-0123456789";
 let srv;
 before(async () => {
   srv = await startServer({ env: { FILELOCK_AUTH_MODE: "jwt", FILELOCK_AUTH_JWT_SECRET: secret } });

@@ -22,7 +22,7 @@ import (
 // transport and report a refusal as the status and error body, or the
 // Socket.IO connect_error, they got.
 
-const testSecret = "test-secret-0123456789"
+const testSecret = "test-secret-0123456789-0123456789-abc"
 
 // jwtServer serves a memory store in auth.mode jwt (HS256 testSecret, the
 // given leeway); tweak may change the rest of the config.

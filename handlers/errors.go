@@ -21,6 +21,8 @@ var httpStatus = map[string]int{
 	filelock.EFileLocked:   http.StatusConflict,
 	filelock.EUserHasLock:  http.StatusConflict,
 	filelock.EStaleToken:   http.StatusConflict,
+	filelock.ENoneFree:     http.StatusConflict,
+	filelock.ENotFound:     http.StatusNotFound,
 	filelock.ETooLarge:     http.StatusRequestEntityTooLarge,
 	filelock.ERateLimited:  http.StatusTooManyRequests,
 	filelock.EUnavailable:  http.StatusServiceUnavailable,

@@ -31,6 +31,9 @@ func (s *stubStore) wait() error {
 func (s *stubStore) Acquire(context.Context, store.AcquireRequest) (store.AcquireResult, error) {
 	return store.AcquireResult{}, s.wait()
 }
+func (s *stubStore) Claim(context.Context, store.ClaimRequest) (store.AcquireResult, error) {
+	return store.AcquireResult{}, s.wait()
+}
 func (s *stubStore) Release(context.Context, store.ReleaseRequest) (filelock.Lock, error) {
 	return filelock.Lock{}, s.wait()
 }

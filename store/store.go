@@ -59,6 +59,15 @@ type AcquireResult struct {
 	Released *filelock.Lock // the lock given up by ReleasePrevious (reason switched)
 }
 
+// ClaimRequest asks for the first file of Files (in order) that is free or
+// already held by User (SPEC §3 POST /claim).
+type ClaimRequest struct {
+	ProjectID string
+	Files     []string // 1–1000 valid file names, in the caller's order
+	User      string
+	TTL       time.Duration // as AcquireRequest.TTL
+}
+
 // ReleaseRequest gives File of ProjectID up on behalf of User.
 type ReleaseRequest struct {
 	ProjectID string
@@ -91,6 +100,15 @@ type Store interface {
 	// A lock in the way whose expires_at has passed is first released with
 	// reason expired (and its event), as the reaper would have done.
 	Acquire(ctx context.Context, req AcquireRequest) (AcquireResult, error)
+
+	// Claim takes, in one atomic step, the first file of req.Files that is
+	// free or already held by the user, as Acquire with ReleasePrevious
+	// would take it: the user's own listed file is renewed; a lock the user
+	// holds on another file is released (switched) right before the new
+	// lock_acquired. An expired lock counts as free (released expired
+	// first). When every listed file is held by another user: none_free, no
+	// lock, and nothing changes.
+	Claim(ctx context.Context, req ClaimRequest) (AcquireResult, error)
 
 	// Release gives the file up (SPEC §3 POST /unlock) and returns the lock
 	// released. Errors: not_locked (nobody holds it), not_owner (another user

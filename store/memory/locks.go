@@ -17,8 +17,28 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Ac
 		return store.AcquireResult{}, err
 	}
 	defer s.mu.Unlock()
+	return s.acquire(s.project(req.ProjectID, true), req, ttl, time.Now())
+}
+
+// Claim implements store.Store (rules in store.Store.Claim).
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.AcquireResult, error) {
+	ttl := s.opts.ClampTTL(req.TTL)
+	if err := s.begin(ctx); err != nil {
+		return store.AcquireResult{}, err
+	}
+	defer s.mu.Unlock()
 	p := s.project(req.ProjectID, true)
 	now := time.Now()
+	for _, f := range req.Files {
+		if l := s.live(p, p.locks[f], now); l == nil || l.User == req.User {
+			return s.acquire(p, store.AcquireRequest{ProjectID: req.ProjectID, File: f, User: req.User, ReleasePrevious: true}, ttl, now)
+		}
+	}
+	return store.AcquireResult{}, filelock.Errorf(filelock.ENoneFree, "every listed file is locked by another user")
+}
+
+// acquire carries out Acquire under s.mu.
+func (s *Store) acquire(p *project, req store.AcquireRequest, ttl time.Duration, now time.Time) (store.AcquireResult, error) {
 	l := s.live(p, p.locks[req.File], now)
 	if l != nil {
 		if l.User != req.User {

@@ -53,6 +53,21 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Ac
 	return store.AcquireResult{}, fmt.Errorf("redis store: acquire: unexpected reply %q", code)
 }
 
+// Claim implements store.Store.
+//
+// TODO(claim.lua): one script over the listed files; until then each file
+// is tried in turn, which is atomic per file but not over the list.
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.AcquireResult, error) {
+	for _, f := range req.Files {
+		res, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: req.ProjectID, File: f, User: req.User, TTL: req.TTL, ReleasePrevious: true})
+		if filelock.ErrorCode(err) == filelock.EFileLocked {
+			continue
+		}
+		return res, err
+	}
+	return store.AcquireResult{}, filelock.Errorf(filelock.ENoneFree, "every listed file is locked by another user")
+}
+
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock.Lock, error) {
 	token, force := "", "0"
