@@ -40,6 +40,18 @@ type LockReply struct {
 	HeartbeatIntervalSeconds float64        `json:"heartbeat_interval_seconds" example:"30"`
 }
 
+// ClaimParams are the parameters of claim (POST /claim): the first of Files
+// that is free or already the user's is taken.
+type ClaimParams struct {
+	ProjectID  string   `json:"project_id" validate:"required" example:"1234"`
+	UserID     string   `json:"user_id" validate:"required" example:"user1"`
+	Files      []string `json:"files" validate:"required" example:"images/a.jpg,images/b.jpg"` // 1–1000 file names, in the order to work on them
+	TTLSeconds *float64 `json:"ttl_seconds,omitempty" example:"90"`                            // default lock.ttl; clamped to [lock.min_ttl, lock.max_ttl]
+}
+
+// MaxClaimFiles is the most files one claim may list (SPEC §3).
+const MaxClaimFiles = 1000
+
 // UnlockParams are the parameters of unlock (POST /unlock).
 type UnlockParams struct {
 	ProjectID string `json:"project_id" validate:"required" example:"1234"`
@@ -63,7 +75,8 @@ type HeartbeatParams struct {
 
 // HeartbeatReply is the answer to a successful heartbeat.
 type HeartbeatReply struct {
-	Lock filelock.Lock `json:"lock"`
+	Lock                     filelock.Lock `json:"lock"`
+	HeartbeatIntervalSeconds float64       `json:"heartbeat_interval_seconds" example:"30"`
 }
 
 // StatusParams are the parameters of status (GET /status/{project_id}).
@@ -103,6 +116,10 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 	if err != nil {
 		return LockReply{}, err
 	}
+	return s.lockReply(res), nil
+}
+
+func (s *Server) lockReply(res store.AcquireResult) LockReply {
 	if res.Released != nil {
 		s.metrics.released.WithLabelValues(filelock.ReasonSwitched).Inc()
 	}
@@ -110,7 +127,60 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 		s.metrics.acquired.Inc()
 	}
 	return LockReply{Acquired: true, Renewed: res.Renewed, Lock: res.Lock, Released: res.Released,
-		HeartbeatIntervalSeconds: s.cfg.HeartbeatInterval.Seconds()}, nil
+		HeartbeatIntervalSeconds: s.heartbeatInterval(res.Lock)}
+}
+
+// heartbeatInterval is how often the holder of l should heartbeat (SPEC §3):
+// lock.heartbeat_interval, or a third of the lock's TTL when that is
+// shorter; never 0.
+func (s *Server) heartbeatInterval(l filelock.Lock) float64 {
+	iv := s.cfg.HeartbeatInterval
+	ttl := l.TTL
+	if ttl <= 0 {
+		ttl = l.ExpiresAt.Sub(l.AcquiredAt)
+	}
+	if ttl > 0 && ttl/3 < iv {
+		iv = ttl / 3
+	}
+	return max(iv.Seconds(), 0.001)
+}
+
+func (s *Server) cmdClaim(ctx context.Context, who auth.Identity, p ClaimParams) (LockReply, error) {
+	if err := filelock.ValidateProjectID(p.ProjectID); err != nil {
+		return LockReply{}, err
+	}
+	if len(p.Files) == 0 || len(p.Files) > MaxClaimFiles {
+		return LockReply{}, filelock.FieldError("files", "files must list 1 to %d file names", MaxClaimFiles)
+	}
+	for _, f := range p.Files {
+		if err := filelock.ValidateFile(f); err != nil {
+			var fe *filelock.Error
+			if errors.As(err, &fe) {
+				e := *fe
+				e.Field = "files"
+				return LockReply{}, &e
+			}
+			return LockReply{}, err
+		}
+	}
+	ttl, err := s.ttlOf(p.TTLSeconds)
+	if err != nil {
+		return LockReply{}, err
+	}
+	user, err := s.authorize(who, p.ProjectID, p.UserID, false)
+	if err != nil {
+		return LockReply{}, err
+	}
+	if err := s.checkRate(user); err != nil {
+		return LockReply{}, err
+	}
+	res, err := storeCall(ctx, s, func(ctx context.Context) (store.AcquireResult, error) {
+		return s.cfg.Store.Claim(ctx, store.ClaimRequest{ProjectID: p.ProjectID, Files: p.Files, User: user, TTL: ttl})
+	})
+	if err != nil {
+		return LockReply{}, err
+	}
+	return s.lockReply(res), nil
 }
 
 func (s *Server) cmdUnlock(ctx context.Context, who auth.Identity, p UnlockParams) (UnlockReply, error) {
@@ -165,7 +235,7 @@ func (s *Server) heartbeat(ctx context.Context, who auth.Identity, p HeartbeatPa
 	if err != nil {
 		return HeartbeatReply{}, err
 	}
-	return HeartbeatReply{Lock: l}, nil
+	return HeartbeatReply{Lock: l, HeartbeatIntervalSeconds: s.heartbeatInterval(l)}, nil
 }
 
 func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParams) (StatusReply, error) {
