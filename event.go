@@ -18,9 +18,12 @@ const (
 const InitialEventID = "0"
 
 // Event is one entry of a project's event log. Seq orders the events of a
-// project: each appended event has the previous one's Seq + 1, so a gap in
-// what a reader saw is a lost event. ID is Seq in decimal, the opaque
-// event_id of the wire format.
+// project: it only grows, but not by one (a store may jump it forward, e.g.
+// to stay above ids it handed out before it lost writes). Prev is the Seq of
+// the event before it in the log (0 for the project's first event), so a
+// reader that last saw Seq s and gets an event whose Prev is not s has
+// missed something. ID is Seq in decimal, the opaque event_id of the wire
+// format.
 //
 // Which fields are set depends on Type:
 //   - lock_acquired: Lock
@@ -31,6 +34,7 @@ type Event struct {
 	Type      string
 	ProjectID string
 	Seq       uint64
+	Prev      uint64
 	Lock      Lock
 	Reason    string
 	User      string

@@ -23,6 +23,10 @@ func (s *Store) nextSeq(p *project) uint64 {
 // append gives e the project's next Seq, adds it to the bounded history and
 // hands it to the project's feeds. Called with s.mu held.
 func (s *Store) append(p *project, e filelock.Event) filelock.Event {
+	e.Prev = p.seq
+	if e.Prev == p.base {
+		e.Prev = 0 // the project's first event
+	}
 	e.Seq = s.nextSeq(p)
 	e.ProjectID = p.id
 	p.seq = e.Seq

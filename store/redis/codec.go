@@ -34,7 +34,7 @@ func decodeEvent(projectID, js string) (filelock.Event, error) {
 	if err != nil {
 		return filelock.Event{}, fmt.Errorf("redis store: bad event seq %q", w.S)
 	}
-	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq}
+	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq, Prev: seq - 1}
 	switch w.T {
 	case filelock.EventLockAcquired, filelock.EventLockReleased:
 		ev.Lock = filelock.Lock{ProjectID: projectID, File: w.F, User: w.U, Token: num(w.K),
