@@ -121,10 +121,10 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 
 func (s *Server) lockReply(res store.AcquireResult) LockReply {
 	if res.Released != nil {
-		s.metrics.released.WithLabelValues(filelock.ReasonSwitched).Inc()
+		s.metrics.LockReleased(filelock.ReasonSwitched)
 	}
 	if !res.Renewed {
-		s.metrics.acquired.Inc()
+		s.metrics.LockAcquired()
 	}
 	return LockReply{Acquired: true, Renewed: res.Renewed, Lock: res.Lock, Released: res.Released,
 		HeartbeatIntervalSeconds: s.heartbeatInterval(res.Lock)}
@@ -206,7 +206,7 @@ func (s *Server) cmdUnlock(ctx context.Context, who auth.Identity, p UnlockParam
 	if p.Force {
 		reason = filelock.ReasonForced
 	}
-	s.metrics.released.WithLabelValues(reason).Inc()
+	s.metrics.LockReleased(reason)
 	return UnlockReply{Released: true, Lock: l}, nil
 }
 
@@ -328,11 +328,13 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 	if !errors.As(r.err, &fe) {
 		// Stores speak *filelock.Error; anything else (a deadline, a raw
 		// backend error) means the backend did not answer properly.
-		s.log.Warn("store error", "err", r.err)
+		s.log.WarnContext(ctx, "store error", "err", r.err)
 		r.err = errUnavailable(r.err.Error())
 	}
 	if filelock.ErrorCode(r.err) == filelock.EUnavailable {
-		s.metrics.storeErrors.Inc()
+		s.metrics.StoreError()
+		s.log.WarnContext(ctx, "store unavailable", "err", r.err)
 	}
+	s.metrics.Conflict(filelock.ErrorCode(r.err))
 	return r.v, r.err
 }
