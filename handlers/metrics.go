@@ -56,8 +56,8 @@ func (m serverMetrics) middleware() gin.HandlerFunc {
 // handler serves GET /metrics: the registry in the Prometheus text format.
 //
 //	@Summary		Prometheus metrics
-//	@Description	Locks acquired, released by reason, conflicts by code, live connections and events delivered by transport,
-//	@Description	subscribers dropped, store call latency, webhook deliveries, HTTP requests by route and status, build info.
+//	@Description	Request counts and latency by route and status, locks acquired and released by reason, store errors,
+//	@Description	live connections and event subscribers.
 //	@Tags			operations
 //	@Produce		plain
 //	@Success		200	{string}	string	"Prometheus text exposition format"
