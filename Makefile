@@ -4,15 +4,36 @@ BIN     ?= bin/filelockd
 MAIN    := cmd/filelockd/main.go
 SWAG    := $(GO) tool swag init -q -g $(MAIN)
 
-.PHONY: run build test gotest e2e bench docs docs-check lint fuzz clean
+# Stamped into the binary (filelockd version, filelock_build_info): the git
+# tag or commit, or what the caller passes (the Dockerfile passes its
+# build args); "devel" and the toolchain's own record without git.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) $(if $(COMMIT),-X main.commit=$(COMMIT))
+# Static binaries: no cgo.
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+# make release: one binary per platform under dist/, and SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
+
+.PHONY: run build release test gotest e2e bench docs docs-check lint fuzz clean
 
 ## run: start the server on :8000 with the memory store (see configs/filelock.yaml)
 run:
 	$(GO) run ./cmd/filelockd $(ARGS)
 
-## build: build bin/filelockd
+## build: build bin/filelockd (static, version stamped); the Dockerfile runs this target
 build:
-	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GOBUILD) -o $(BIN) ./cmd/filelockd
+
+## release: dist/filelockd-VERSION-OS-ARCH for each of PLATFORMS, and dist/SHA256SUMS
+release:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/filelockd-$(VERSION)-$$os-$$arch; \
+		echo "build $$out"; GOOS=$$os GOARCH=$$arch $(GOBUILD) -o $$out ./cmd/filelockd; \
+	done
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum filelockd-*; else shasum -a 256 filelockd-*; fi > SHA256SUMS
+	@cat dist/SHA256SUMS
 
 ## test: lint, check docs/ is current, Go tests with -race, then the e2e tests
 test: lint docs-check gotest e2e
@@ -56,4 +77,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
