@@ -482,21 +482,3 @@ func TestStampedBuild(t *testing.T) {
 		t.Fatalf("healthcheck of nothing: %v, want exit status 1", err)
 	}
 }
-
-// TestEvictionWarning: a Redis that may evict keys is reported at start.
-func TestEvictionWarning(t *testing.T) {
-	rs := redistest.Start(t)
-	env := map[string]string{"FILELOCK_REDIS_ADDRS": rs.Addr, "FILELOCK_REDIS_KEY_PREFIX": redistest.Prefix(t)}
-	args := []string{"--http.addr", "127.0.0.1:0", "--store.backend", "redis"}
-	_, out := start(t, args, env)
-	if strings.Contains(out.String(), "maxmemory-policy noeviction") {
-		t.Fatalf("warning with noeviction:\n%s", out)
-	}
-	if err := rs.Client(t).ConfigSet(context.Background(), "maxmemory-policy", "allkeys-lru").Err(); err != nil {
-		t.Fatal(err)
-	}
-	_, out = start(t, args, env)
-	if !strings.Contains(out.String(), "level=WARN") || !strings.Contains(out.String(), "maxmemory_policy=allkeys-lru") {
-		t.Fatalf("no eviction warning:\n%s", out)
-	}
-}

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
 		History: cfg.Events.History, DisconnectGrace: cfg.Lock.DisconnectGrace,
 	}
-	st, closeStore, err := newStore(cfg, opts, log)
+	st, closeStore, err := newStore(cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -177,8 +177,8 @@ func adminHandler(m *metrics.Metrics) http.Handler {
 }
 
 // newStore builds the configured store and the function that closes it
-// and its resources. For Redis, it warns when a node may evict keys.
-func newStore(cfg configs.Config, opts store.Options, log *slog.Logger) (store.Store, func(), error) {
+// and its resources.
+func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), error) {
 	switch cfg.Store.Backend {
 	case "memory":
 		st := memory.New(opts)
@@ -200,7 +200,6 @@ func newStore(cfg configs.Config, opts store.Options, log *slog.Logger) (store.S
 			MaxRetries:    -1, // no retries: a script resent after a lost reply would answer wrongly
 			DialerRetries: 1,
 		})
-		warnEviction(context.Background(), client, log)
 		st := redis.New(client, opts, cfg.Redis.KeyPrefix)
 		return st, func() { _ = st.Close(); _ = client.Close() }, nil
 	default:
