@@ -248,27 +248,43 @@ func TestTwoDeliverersOnce(t *testing.T) {
 	}
 }
 
-// The delivering instance dies (its store calls stop, no cleanup): the
-// other takes over once the lease lapses and resumes from the first
-// unacknowledged event.
+// The delivering instance dies (its store calls stop, no cleanup) while
+// it retries: the other, waiting as a standby, takes over once the lease
+// lapses and resumes from the first unacknowledged event.
 func TestHandoverOnKill(t *testing.T) {
 	t.Parallel()
 	sa, sb := redisPair(t, redistest.Shared(t), storetest.Opts())
-	a := newCuttable(sa)
+	insts := []*cuttable{newCuttable(sa), newCuttable(sb)}
 	r := newReceiver(t)
-	killA := start(t, a, testOpts(r.URL()))
+	var kills []func()
+	var res []*results
+	for _, in := range insts {
+		res = append(res, newResults())
+		opts := testOpts(r.URL())
+		opts.OnResult = res[len(res)-1].add
+		kills = append(kills, start(t, in, opts))
+	}
 	acked := locker(t, sa, "p", 2)
 	r.waitAcked(acked...)
-	// a holds the lease (b is not even running): now the receiver fails
-	// and a is killed in the middle of retrying.
 	r.mode.Store(mode500)
-	pending := locker(t, sa, "p", 2)
-	r.waitAttempts(pending[0], 2)
-	a.cut.Store(true)
-	killA()
-	start(t, sb, testOpts(r.URL()))
+	pending := locker(t, sb, "p", 2)
+	r.waitAttempts(pending[0], 3)
+	holder := -1
+	for i := range res {
+		if res[i].count(webhooks.ResultRejected) > 0 {
+			if holder != -1 {
+				t.Fatal("both instances delivered the project")
+			}
+			holder = i
+		}
+	}
+	insts[holder].cut.Store(true)
+	kills[holder]()
+	other := 1 - holder
+	before := res[other].count(webhooks.ResultDelivered)
 	r.mode.Store(modeOK)
 	r.waitAcked(slices.Concat(acked, pending)...)
+	res[other].wait(t, webhooks.ResultDelivered, before+len(pending))
 	r.checkOrder()
 	r.checkOnce() // the acknowledged ones were not sent again
 }
