@@ -41,10 +41,21 @@ func (c *cursor) run(ctx context.Context) {
 		if errors.Is(err, store.ErrHistoryGone) {
 			d.opts.Logger.Debug("webhooks: history gone; sending a snapshot", "project_id", c.w.project, "url", c.url, "after", c.after)
 			// The next event has left the history: its state instead.
+			// A store that came back empty lost the lease too: make sure
+			// of it first, or the new holder would start from the
+			// project's first event after this snapshot of a later one.
 			sctx, cancel := c.w.storeCtx(ctx)
-			st, serr := d.st.Status(sctx, c.w.project)
+			_, err = d.ds.LeaseDelivery(sctx, c.w.project, d.opts.Owner, c.fence, d.opts.Lease)
+			var st filelock.Status
+			if err == nil {
+				st, err = d.st.Status(sctx, c.w.project)
+			}
 			cancel()
-			evs, err = []filelock.Event{filelock.SnapshotEvent(st)}, serr
+			if errors.Is(err, store.ErrLeaseLost) {
+				c.lost <- struct{}{}
+				return
+			}
+			evs = []filelock.Event{filelock.SnapshotEvent(st)}
 		}
 		if err != nil {
 			retry.wait(ctx)
