@@ -25,6 +25,7 @@ import (
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
+	"filelock/store/storetest"
 	"filelock/webhooks"
 )
 
@@ -340,6 +341,25 @@ func memStore(t *testing.T, opts store.Options) store.Store {
 	s := memory.New(opts)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// storePairs are the stores two instances share: one memory store, one
+// prefix of the shared Redis, one of the shared Redis Cluster.
+func storePairs() map[string]func(t *testing.T) (store.Store, store.Store) {
+	return map[string]func(t *testing.T) (store.Store, store.Store){
+		"memory": func(t *testing.T) (store.Store, store.Store) {
+			s := memStore(t, storetest.Opts())
+			return s, s
+		},
+		"redis": func(t *testing.T) (store.Store, store.Store) {
+			return redisPair(t, redistest.Shared(t), storetest.Opts())
+		},
+		"cluster": func(t *testing.T) (store.Store, store.Store) {
+			c := redistest.SharedCluster(t)
+			prefix := redistest.Prefix(t)
+			return redis.New(c.Client(t), storetest.Opts(), prefix), redis.New(c.Client(t), storetest.Opts(), prefix)
+		},
+	}
 }
 
 // redisPair returns two stores (two instances) on one prefix of srv.

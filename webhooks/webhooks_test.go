@@ -217,34 +217,39 @@ func TestSnapshotWhenHistoryGone(t *testing.T) {
 	}
 }
 
-// Two deliverers on one Redis: every event is acknowledged exactly once,
-// in order per project, while all is healthy.
+// Two deliverers on one store (memory, Redis, Redis Cluster): every event
+// is acknowledged exactly once, in order per project, while all is healthy.
 func TestTwoDeliverersOnce(t *testing.T) {
 	t.Parallel()
-	a, b := redisPair(t, redistest.Shared(t), storetest.Opts())
-	r1, r2 := newReceiver(t), newReceiver(t)
-	start(t, a, testOpts(r1.URL(), r2.URL()))
-	start(t, b, testOpts(r1.URL(), r2.URL()))
-	var all []string
-	done := make(chan []string)
-	for i := range 6 {
-		p := fmt.Sprint("proj", i)
-		st := a
-		if i%2 == 1 {
-			st = b
-		}
-		go func() { done <- locker(t, st, p, 10) }()
-	}
-	for range 6 {
-		all = append(all, <-done...)
-	}
-	for _, r := range []*receiver{r1, r2} {
-		r.waitAcked(all...)
-		r.checkOrder()
-		r.checkOnce()
-		if got := len(r.hooks()); got != len(all) {
-			t.Fatalf("%d acknowledged deliveries, want %d", got, len(all))
-		}
+	for name, pair := range storePairs() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a, b := pair(t)
+			r1, r2 := newReceiver(t), newReceiver(t)
+			start(t, a, testOpts(r1.URL(), r2.URL()))
+			start(t, b, testOpts(r1.URL(), r2.URL()))
+			var all []string
+			done := make(chan []string)
+			for i := range 6 {
+				p := fmt.Sprint("proj", i)
+				st := a
+				if i%2 == 1 {
+					st = b
+				}
+				go func() { done <- locker(t, st, p, 10) }()
+			}
+			for range 6 {
+				all = append(all, <-done...)
+			}
+			for _, r := range []*receiver{r1, r2} {
+				r.waitAcked(all...)
+				r.checkOrder()
+				r.checkOnce()
+				if got := len(r.hooks()); got != len(all) {
+					t.Fatalf("%d acknowledged deliveries, want %d", got, len(all))
+				}
+			}
+		})
 	}
 }
 
@@ -253,40 +258,45 @@ func TestTwoDeliverersOnce(t *testing.T) {
 // lapses and resumes from the first unacknowledged event.
 func TestHandoverOnKill(t *testing.T) {
 	t.Parallel()
-	sa, sb := redisPair(t, redistest.Shared(t), storetest.Opts())
-	insts := []*cuttable{newCuttable(sa), newCuttable(sb)}
-	r := newReceiver(t)
-	var kills []func()
-	var res []*results
-	for _, in := range insts {
-		res = append(res, newResults())
-		opts := testOpts(r.URL())
-		opts.OnResult = res[len(res)-1].add
-		kills = append(kills, start(t, in, opts))
-	}
-	acked := locker(t, sa, "p", 2)
-	r.waitAcked(acked...)
-	r.mode.Store(mode500)
-	pending := locker(t, sb, "p", 2)
-	r.waitAttempts(pending[0], 3)
-	holder := -1
-	for i := range res {
-		if res[i].count(webhooks.ResultRejected) > 0 {
-			if holder != -1 {
-				t.Fatal("both instances delivered the project")
+	for name, pair := range storePairs() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			sa, sb := pair(t)
+			insts := []*cuttable{newCuttable(sa), newCuttable(sb)}
+			r := newReceiver(t)
+			var kills []func()
+			var res []*results
+			for _, in := range insts {
+				res = append(res, newResults())
+				opts := testOpts(r.URL())
+				opts.OnResult = res[len(res)-1].add
+				kills = append(kills, start(t, in, opts))
 			}
-			holder = i
-		}
+			acked := locker(t, sa, "p", 2)
+			r.waitAcked(acked...)
+			r.mode.Store(mode500)
+			pending := locker(t, sb, "p", 2)
+			r.waitAttempts(pending[0], 3)
+			holder := -1
+			for i := range res {
+				if res[i].count(webhooks.ResultRejected) > 0 {
+					if holder != -1 {
+						t.Fatal("both instances delivered the project")
+					}
+					holder = i
+				}
+			}
+			insts[holder].cut.Store(true)
+			kills[holder]()
+			other := 1 - holder
+			before := res[other].count(webhooks.ResultDelivered)
+			r.mode.Store(modeOK)
+			r.waitAcked(slices.Concat(acked, pending)...)
+			res[other].wait(t, webhooks.ResultDelivered, before+len(pending))
+			r.checkOrder()
+			r.checkOnce() // the acknowledged ones were not sent again
+		})
 	}
-	insts[holder].cut.Store(true)
-	kills[holder]()
-	other := 1 - holder
-	before := res[other].count(webhooks.ResultDelivered)
-	r.mode.Store(modeOK)
-	r.waitAcked(slices.Concat(acked, pending)...)
-	res[other].wait(t, webhooks.ResultDelivered, before+len(pending))
-	r.checkOrder()
-	r.checkOnce() // the acknowledged ones were not sent again
 }
 
 // Redis down for a while (the server stopped, then started again, empty):
