@@ -160,7 +160,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // authConfig is the auth.* section as package auth takes it (start-up and
 // check-config).
 func authConfig(cfg configs.Config) auth.Config {
-	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile}
+	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
+		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys}
 }
 
 // adminHandler serves http.admin_addr: /metrics and the net/http/pprof
