@@ -131,6 +131,24 @@ func TestREADMEReceiver(t *testing.T) {
 		}
 	}
 
+	// The two attempts count in the metrics of the instance.
+	deadline := time.Now().Add(waitFor)
+	for {
+		resp, err := http.Get(d.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(text), `filelock_webhook_deliveries_total{result="delivered"} 2`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 2 delivered attempts in /metrics:\n%s", text)
+		}
+		time.Sleep(50 * time.Millisecond) // the count follows the receiver's answer
+	}
+
 	// A forged delivery is refused.
 	body := []byte(`{"type":"lock_released","timestamp":"2026-01-01T00:00:00.000Z","data":{}}`)
 	req, _ := http.NewRequest(http.MethodPost, recv.URL, bytes.NewReader(body))

@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeStore()
-	deliverer, err := newDeliverer(cfg, st, log)
+	deliverer, err := newDeliverer(cfg, st, log, m)
 	if err != nil {
 		return err
 	}
@@ -217,13 +217,20 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 }
 
 // newDeliverer builds the webhook deliverer of webhooks.*, nil when no URL
-// is set (SPEC §5 Webhooks).
-func newDeliverer(cfg configs.Config, st store.Store, log *slog.Logger) (*webhooks.Deliverer, error) {
+// is set (SPEC §5 Webhooks); its attempts count in m.
+func newDeliverer(cfg configs.Config, st store.Store, log *slog.Logger, m *metrics.Metrics) (*webhooks.Deliverer, error) {
 	if len(cfg.Webhooks.URLs) == 0 {
 		return nil, nil
 	}
 	return webhooks.New(st, webhooks.Options{
 		URLs: cfg.Webhooks.URLs, Secret: cfg.Webhooks.Secret, Events: cfg.Webhooks.Events,
 		Timeout: cfg.Webhooks.Timeout, MaxBackoff: cfg.Webhooks.MaxBackoff, Logger: log,
+		OnResult: func(result string) {
+			if result == webhooks.ResultDelivered {
+				m.WebhookDelivery(metrics.WebhookDelivered)
+			} else {
+				m.WebhookDelivery(metrics.WebhookFailed)
+			}
+		},
 	})
 }
