@@ -73,7 +73,8 @@ type Options struct {
 	StoreTimeout time.Duration
 	// Owner names this instance in the leases; default host-pid-random.
 	Owner string
-	// Client sends the POSTs; default a client that follows no redirects.
+	// Client sends the POSTs; default a client that follows no redirects
+	// (a 3xx is retried like any answer that is not 2xx).
 	Client *http.Client
 	// Logger gets delivery failures (default: discarded).
 	Logger *slog.Logger
@@ -135,7 +136,10 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 		opts.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		// Projects are delivered side by side: keep their connections.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		opts.Client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -3,9 +3,12 @@ package webhooks_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +319,34 @@ func TestRedisDown(t *testing.T) {
 	r.waitAcked(slices.Concat(before, after)...)
 	r.checkOrder()
 	r.checkOnce()
+}
+
+// A redirect is not followed: it is an answer other than 2xx, retried.
+func TestRedirectRetried(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	target := newReceiver(t)
+	var mu sync.Mutex
+	redirects := 0
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		redirects++
+		mu.Unlock()
+		http.Redirect(w, r, target.URL(), http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	res := newResults()
+	opts := testOpts(redirector.URL)
+	opts.OnResult = res.add
+	start(t, st, opts)
+	locker(t, st, "p", 1)
+	res.wait(t, webhooks.ResultRejected, 3)
+	if n := len(target.hooks()); n != 0 {
+		t.Fatalf("the redirect was followed: %d deliveries at its target", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if res.count(webhooks.ResultDelivered) != 0 || redirects < 3 {
+		t.Fatalf("%d redirects, %d delivered: want every 307 retried, none delivered", redirects, res.count(webhooks.ResultDelivered))
+	}
 }
