@@ -23,6 +23,7 @@ import (
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
+	"filelock/webhooks"
 )
 
 // storeTimeout bounds every store call of a request (SPEC §8: never a hang
@@ -72,6 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeStore()
+	deliverer, err := newDeliverer(cfg, st, log, m)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -97,6 +102,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Error("store background work stopped", "err", err)
 		}
 	})
+	if deliverer != nil {
+		wg.Go(func() { _ = deliverer.Run(runCtx) })
+	}
 	defer func() { stopRun(); wg.Wait() }()
 
 	h := handlers.New(handlers.Config{
@@ -160,7 +168,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // authConfig is the auth.* section as package auth takes it (start-up and
 // check-config).
 func authConfig(cfg configs.Config) auth.Config {
-	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile}
+	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
+		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys}
 }
 
 // adminHandler serves http.admin_addr: /metrics and the net/http/pprof
@@ -205,4 +214,23 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 	default:
 		return nil, nil, fmt.Errorf("store.backend: %q is not one of memory, redis", cfg.Store.Backend)
 	}
+}
+
+// newDeliverer builds the webhook deliverer of webhooks.*, nil when no URL
+// is set (SPEC §5 Webhooks); its attempts count in m.
+func newDeliverer(cfg configs.Config, st store.Store, log *slog.Logger, m *metrics.Metrics) (*webhooks.Deliverer, error) {
+	if len(cfg.Webhooks.URLs) == 0 {
+		return nil, nil
+	}
+	return webhooks.New(st, webhooks.Options{
+		URLs: cfg.Webhooks.URLs, Secret: cfg.Webhooks.Secret, Events: cfg.Webhooks.Events,
+		Timeout: cfg.Webhooks.Timeout, MaxBackoff: cfg.Webhooks.MaxBackoff, Logger: log,
+		OnResult: func(result string) {
+			if result == webhooks.ResultDelivered {
+				m.WebhookDelivery(metrics.WebhookDelivered)
+			} else {
+				m.WebhookDelivery(metrics.WebhookFailed)
+			}
+		},
+	})
 }
