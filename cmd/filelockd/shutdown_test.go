@@ -239,13 +239,10 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	// The SSE client resumes from its last id on B: a replay, no snapshot.
 	resumed := openStream(t, b+"/events/"+project, http.Header{"Last-Event-Id": {sse.lastID()}})
-	resumed.waitLine(t, `data: {"project_id":"shutdown","event_id":"`+jsonNum(token+1))
-	for _, l := range resumed.all() {
-		if l == "event: snapshot" {
-			t.Fatalf("resume from %s gave a snapshot: %q", sse.lastID(), resumed.all())
-		}
-	}
-	if first := resumed.waitLine(t, "event: "); first != "event: user_left" {
+	// (Event ids only grow; they need not be consecutive.)
+	if first := resumed.waitLine(t, "event: "); first == "event: snapshot" {
+		t.Fatalf("resume from %s gave a snapshot: %q", sse.lastID(), resumed.all())
+	} else if first != "event: user_left" {
 		t.Fatalf("resumed stream starts with %q, want the viewer's user_left right after its last id", first)
 	}
 	// Past the grace, the lock is still u1's.
