@@ -34,8 +34,8 @@ var ReleaseReasons = []string{filelock.ReasonUnlocked, filelock.ReasonExpired, f
 	filelock.ReasonForced, filelock.ReasonSwitched}
 
 // ConflictCodes are the values of filelock_lock_conflicts_total's code: the
-// refusals of a lock, claim, unlock or fencing check because of another
-// holder or token.
+// refusals of a lock, claim or unlock command because of another holder or
+// token.
 var ConflictCodes = []string{filelock.EFileLocked, filelock.EUserHasLock, filelock.ENoneFree,
 	filelock.ENotOwner, filelock.EStaleToken}
 
@@ -101,7 +101,7 @@ func New(b Build) *Metrics {
 			Name: "filelock_locks_released_total", Help: "Locks released, by reason, counted by the instance that carried the release out.",
 		}, []string{"reason"}),
 		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "filelock_lock_conflicts_total", Help: "Lock, claim, unlock and fencing requests refused because of another holder or token, by error code.",
+			Name: "filelock_lock_conflicts_total", Help: "Lock, claim and unlock commands (any transport) refused because of another holder or token, by error code.",
 		}, []string{"code"}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "filelock_connections", Help: "Live connections of this instance, by transport (sse, ws, socketio).",
