@@ -112,7 +112,7 @@ func (s *Server) Close() error { return s.closeRealtime() }
 const RequestIDHeader = "X-Request-ID"
 
 // quietRoutes are logged at debug level: probes and scrapes come every
-// few seconds.
+// few seconds (as do Socket.IO long-polling requests, also at debug).
 var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 // requestLog gives each request its id (in the request's context, so every
@@ -136,7 +136,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		switch {
 		case status >= 500:
 			level = slog.LevelWarn
-		case quietRoutes[c.FullPath()]:
+		case quietRoutes[c.FullPath()], c.FullPath() == "/socket.io/*any" && c.Query("transport") == "polling":
 			level = slog.LevelDebug
 		}
 		route := c.FullPath()
