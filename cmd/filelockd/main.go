@@ -40,7 +40,7 @@ func main() {
 // serves.
 const commands = `Commands:
   filelockd [serve] [--config FILE] [--section.key value ...]   run the server
-  filelockd version                                              print version, commit and Go version
+  filelockd version (or --version)                               print version, commit and Go version
   filelockd check-config [--config FILE] [--section.key value ...]
                                                                  print the effective configuration (secrets redacted);
                                                                  exit 1 naming the key of a bad value
@@ -54,6 +54,8 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
+	} else if len(args) > 0 && args[0] == "--version" {
+		name, args = "version", args[1:]
 	}
 	var err error
 	switch name {
@@ -69,6 +71,8 @@ func command(ctx context.Context, args []string, getenv func(string) string, std
 		err = checkConfig(args, getenv, stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args, getenv, stdout)
+	case "help":
+		err = configs.ErrHelp
 	default:
 		err = fmt.Errorf("unknown command %q (see filelockd --help)", name)
 	}

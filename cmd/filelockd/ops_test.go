@@ -41,6 +41,12 @@ func TestVersionCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "filelockd devel") || !strings.Contains(out, runtime.Version()) || !strings.Contains(out, "commit ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
+	if code, alias, _ := runCommand(t, []string{"--version"}, nil); code != 0 || alias != out {
+		t.Fatalf("--version: %d %q", code, alias)
+	}
+	if code, help, _ := runCommand(t, []string{"help"}, nil); code != 0 || !strings.Contains(help, "healthcheck") {
+		t.Fatalf("help: %d %q", code, help)
+	}
 	if code, _, errOut := runCommand(t, []string{"version", "extra"}, nil); code != 1 || !strings.Contains(errOut, "extra") {
 		t.Fatalf("version extra: %d %q", code, errOut)
 	}
