@@ -6,6 +6,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"filelock"
 	"filelock/auth"
 	"filelock/limits"
 	"filelock/logging"
@@ -166,4 +168,38 @@ func usableRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// messageLog gives one WebSocket or Socket.IO message a request id of its
+// own (in the returned context, so the lines it causes carry it) and
+// returns the function that logs its line once it is answered: transport,
+// conn_id, event, its error code ("" when it succeeded) and duration.
+// Heartbeats log at debug level; store_unavailable and internal errors at
+// warn.
+func (s *Server) messageLog(ctx context.Context, transport, connID, event string) (context.Context, func(error)) {
+	start := time.Now()
+	ctx = logging.WithRequestID(ctx, logging.NewRequestID())
+	return ctx, func(err error) {
+		code := ""
+		if err != nil {
+			code = filelock.ErrorCode(err)
+			if code == "" {
+				code = filelock.EInternal
+			}
+		}
+		level := slog.LevelInfo
+		switch {
+		case code == filelock.EUnavailable || code == filelock.EInternal:
+			level = slog.LevelWarn
+		case event == msgHeartbeat:
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(ctx, level, "message",
+			slog.String("transport", transport),
+			slog.String("conn_id", connID),
+			slog.String("event", event),
+			slog.String("code", code),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		)
+	}
 }

@@ -186,7 +186,9 @@ func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended
 // with an error event when the client asked for none.
 func (s *Server) sioMessage(ctx context.Context, sock *socket.Socket, ss *session, name string, args []any) {
 	data, ack := sioArgs(args)
+	ctx, logged := s.messageLog(ctx, metrics.SocketIO, ss.connID, name)
 	reply, then, err := ss.handle(ctx, name, data)
+	logged(err)
 	switch {
 	case ack != nil && err != nil:
 		ack([]any{jsonObject(s.errorJSON(err))}, nil)

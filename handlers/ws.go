@@ -146,7 +146,9 @@ func (wc *wsConn) message(ctx context.Context, data []byte) {
 		wc.answer(ref, nil, err)
 		return
 	}
+	ctx, logged := wc.s.messageLog(ctx, metrics.WS, wc.ss.connID, name)
 	reply, then, err := wc.ss.handle(ctx, name, body)
+	logged(err)
 	wc.answer(ref, reply, err)
 	if then != nil {
 		then()

@@ -26,10 +26,13 @@ import (
 	"strings"
 	"syscall"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"filelock/configs"
 )
 
 func main() {
+	goredis.SetLogger(redisLog{})
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := command(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -413,16 +413,32 @@ func TestJSONLogs(t *testing.T) {
 		t.Fatalf("an unusable X-Request-ID was kept: %q", bad)
 	}
 
+	// A WebSocket message is a request of its own: one line, with an id
+	// that the lines it causes carry too.
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if r := wsCall(t, ws, "join_project", map[string]any{"project_id": "p", "user_id": "u"}, nil); r["ok"] != false {
+		t.Fatalf("join with the store down: %v", r)
+	}
+
 	var byID map[string][]map[string]any
+	var message map[string]any
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		byID = map[string][]map[string]any{}
+		message = nil
 		for _, l := range jsonLines(t, out.String()) {
 			if id, ok := l["request_id"].(string); ok {
 				byID[id] = append(byID[id], l)
 			}
+			if l["msg"] == "message" {
+				message = l
+			}
 		}
-		if len(byID["req-given-1"]) >= 2 && len(byID[bad]) >= 1 {
+		if len(byID["req-given-1"]) >= 2 && len(byID[bad]) >= 1 && message != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -452,6 +468,14 @@ func TestJSONLogs(t *testing.T) {
 	}
 	if l := byID[bad][0]; l["status"] != 404.0 || l["route"] != "unmatched" {
 		t.Errorf("404 line: %v", l)
+	}
+	for k, want := range map[string]any{"transport": "ws", "event": "join_project", "code": "store_unavailable", "level": "WARN"} {
+		if message[k] != want {
+			t.Errorf("message line %s = %v, want %v: %v", k, message[k], want, message)
+		}
+	}
+	if id, _ := message["request_id"].(string); len(byID[id]) < 2 || id == "" {
+		t.Errorf("the WebSocket message's id %q is on no other line: %v", id, byID[id])
 	}
 	// Probes log at debug level only.
 	if len(byID[made]) != 0 {

@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
 		History: cfg.Events.History, DisconnectGrace: cfg.Lock.DisconnectGrace,
 	}
-	st, closeStore, err := newStore(cfg, opts)
+	st, closeStore, err := newStore(cfg, opts, log)
 	if err != nil {
 		return err
 	}
@@ -187,12 +187,13 @@ func adminHandler(m *metrics.Metrics) http.Handler {
 
 // newStore builds the configured store and the function that closes it
 // and its resources.
-func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), error) {
+func newStore(cfg configs.Config, opts store.Options, log *slog.Logger) (store.Store, func(), error) {
 	switch cfg.Store.Backend {
 	case "memory":
 		st := memory.New(opts)
 		return st, func() { _ = st.Close() }, nil
 	case "redis":
+		redisLogger.Store(log)
 		// One address: a server; several: a Cluster; master_name: Sentinel.
 		client := goredis.NewUniversalClient(&goredis.UniversalOptions{
 			Addrs:                 cfg.Redis.Addrs,
