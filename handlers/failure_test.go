@@ -16,7 +16,9 @@ var requests = []struct{ method, path, body string }{
 	{http.MethodPost, "/lock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/unlock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/heartbeat", `{"project_id":"p1","user_id":"user1"}`},
+	{http.MethodPost, "/claim", `{"project_id":"p1","files":["a.jpg","b.jpg"],"user_id":"user1"}`},
 	{http.MethodGet, "/status/p1", ""},
+	{http.MethodGet, "/locks/p1/a.jpg?token=5", ""},
 	{http.MethodGet, "/readyz", ""},
 }
 
