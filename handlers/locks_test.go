@@ -86,6 +86,7 @@ func testGetLock(t *testing.T, s *server) {
 		{getLockPath(p, "a.jpg", "user_id=%ff"), "user_id"},
 		{"/locks/bad%20project/a.jpg", "project_id"},
 		{"/locks/" + p + "/", "file"},
+		{"/locks/" + p, "file"},
 		{"/locks/" + p + "/.", "file"},
 		{"/locks/" + p + "/%2E%2E", "file"},
 		{"/locks/" + p + "/a%00b", "file"},

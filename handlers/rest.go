@@ -19,6 +19,7 @@ func (s *Server) routesREST(r *gin.Engine) {
 	r.POST("/heartbeat", s.postHeartbeat)
 	r.POST("/claim", s.postClaim)
 	r.GET("/locks/:project_id/*file", s.getLock)
+	r.GET("/locks/:project_id", s.getLock) // no file: 400 field file, not a redirect
 	r.GET("/status/:project_id", s.getStatus)
 }
 
