@@ -15,12 +15,11 @@ import (
 	"filelock"
 )
 
-// decodeBody reads a request body of at most Config.MaxBodyBytes
+// decodeBody reads a request body of at most limit bytes
 // (payload_too_large otherwise) and decodes it with DecodeParams. A body
 // that cannot be read in full (cut off by http.read_timeout, the client
 // gone) is invalid_request, field body.
-func (s *Server) decodeBody(r *http.Request, dst any) error {
-	limit := s.cfg.MaxBodyBytes
+func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
@@ -35,6 +34,14 @@ func (s *Server) decodeBody(r *http.Request, dst any) error {
 		return tooLarge(limit)
 	}
 	return DecodeParams(body, dst)
+}
+
+// claimBodyBytes is the body limit of POST /claim: limits.max_body_bytes,
+// or room for the longest valid list (MaxClaimFiles names of
+// filelock.MaxFileLen bytes, quoted, beside the other fields) when that is
+// more, so that every list SPEC §3 allows fits.
+func (s *Server) claimBodyBytes() int64 {
+	return max(s.cfg.MaxBodyBytes, MaxClaimFiles*(filelock.MaxFileLen+3)+4<<10)
 }
 
 func tooLarge(limit int64) error {
