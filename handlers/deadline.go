@@ -2,16 +2,20 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-// streamingPrefixes are the routes whose requests stay open for as long as
-// the client listens (SSE, WebSocket, Socket.IO polling and WebSocket):
-// http.read_timeout does not cut them.
-var streamingPrefixes = []string{"/events/", "/ws", "/socket.io/"}
+// The routes whose requests stay open for as long as the client listens
+// (SSE, WebSocket, Socket.IO polling and WebSocket): http.read_timeout
+// does not cut them.
+var (
+	streamingPrefixes = []string{"/events/", "/socket.io/"}
+	streamingPaths    = []string{"/ws"}
+)
 
 // readDeadline bounds the reading of a request of every non-streaming
 // route, matched or not, to Config.ReadTimeout from the moment its headers
@@ -27,6 +31,9 @@ func (s *Server) readDeadline(c *gin.Context) {
 }
 
 func streaming(path string) bool {
+	if slices.Contains(streamingPaths, path) {
+		return true
+	}
 	for _, p := range streamingPrefixes {
 		if strings.HasPrefix(path, p) {
 			return true

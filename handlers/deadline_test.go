@@ -105,9 +105,9 @@ func TestReadTimeout(t *testing.T) {
 	}
 	// Routes that do not read a body, and no route at all: the connection
 	// is closed all the same.
-	for _, path := range []string{"/healthz", "/status/p", "/nowhere"} {
+	for _, path := range []string{"/healthz", "/status/p", "/nowhere", "/wsx"} {
 		method := http.MethodGet
-		if path == "/nowhere" {
+		if path == "/nowhere" || path == "/wsx" {
 			method = http.MethodPost
 		}
 		start := time.Now()
