@@ -136,10 +136,10 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 
 func (s *Server) lockReply(res store.AcquireResult) LockReply {
 	if res.Released != nil {
-		s.metrics.released.WithLabelValues(filelock.ReasonSwitched).Inc()
+		s.metrics.LockReleased(filelock.ReasonSwitched)
 	}
 	if !res.Renewed {
-		s.metrics.acquired.Inc()
+		s.metrics.LockAcquired()
 	}
 	return LockReply{Acquired: true, Renewed: res.Renewed, Lock: res.Lock, Released: res.Released,
 		HeartbeatIntervalSeconds: s.heartbeatInterval(res.Lock)}
@@ -221,7 +221,7 @@ func (s *Server) cmdUnlock(ctx context.Context, who auth.Identity, p UnlockParam
 	if p.Force {
 		reason = filelock.ReasonForced
 	}
-	s.metrics.released.WithLabelValues(reason).Inc()
+	s.metrics.LockReleased(reason)
 	return UnlockReply{Released: true, Lock: l}, nil
 }
 
@@ -382,7 +382,9 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 	}
 	fe := s.clientError(r.err)
 	if fe.Code == filelock.EUnavailable {
-		s.metrics.storeErrors.Inc()
+		s.metrics.StoreError()
+		s.log.WarnContext(ctx, "store unavailable", "err", fe)
 	}
+	s.metrics.Conflict(fe.Code)
 	return r.v, fe
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"filelock/configs"
 	"filelock/handlers"
 	"filelock/limits"
+	"filelock/logging"
+	"filelock/metrics"
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
@@ -28,23 +31,26 @@ import (
 const storeTimeout = 1500 * time.Millisecond
 
 // run serves until ctx ends, then stops gracefully within
-// http.shutdown_timeout. It logs to stdout; its first log line after
-// start-up is `msg=listening addr=HOST:PORT` with the bound address.
+// http.shutdown_timeout. It logs to stdout in log.format; its first log
+// line after start-up is `msg=listening addr=HOST:PORT` (json:
+// "msg":"listening","addr":…) with the bound address, preceded by
+// `msg="admin listening"` when http.admin_addr is set.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := configs.Load(args, getenv)
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-		return fmt.Errorf("log.level: %w", err)
+	log, err := logging.New(stdout, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
 	// Start and stop are logged whatever log.level says: scripts wait for
 	// the listening line to learn the bound address.
-	lifecycle := slog.New(slog.NewTextHandler(stdout, nil))
-	verifier, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
-		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys})
+	lifecycle, err := logging.Always(stdout, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.New(authConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -54,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if verifier.Mode() == auth.ModeNone {
 		log.Warn("auth.mode is none: every request is trusted to name its own user; use auth.mode jwt outside trusted networks")
 	}
+	b := build()
+	m := metrics.New(b)
 
 	opts := store.Options{
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
@@ -68,6 +76,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http.addr: %w", err)
+	}
+	defer ln.Close()
+	var admin *http.Server
+	if cfg.HTTP.AdminAddr != "" {
+		aln, err := net.Listen("tcp", cfg.HTTP.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("http.admin_addr: %w", err)
+		}
+		admin = &http.Server{Handler: adminHandler(m), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = admin.Serve(aln) }()
+		defer admin.Close()
+		lifecycle.Info("admin listening", "addr", aln.Addr().String())
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -93,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		Metrics:           m,
 	})
 	srv := &http.Server{
 		Handler:           h,
@@ -106,7 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	lifecycle.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store.Backend, "auth", cfg.Auth.Mode)
+	lifecycle.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store.Backend, "auth", cfg.Auth.Mode,
+		"version", b.Version, "commit", b.Commit)
 
 	select {
 	case err := <-served:
@@ -133,6 +156,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	lifecycle.Info("stopped")
 	return nil
+}
+
+// authConfig is the auth.* section as package auth takes it (start-up and
+// check-config).
+func authConfig(cfg configs.Config) auth.Config {
+	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
+		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys}
+}
+
+// adminHandler serves http.admin_addr: /metrics and the net/http/pprof
+// profiles under /debug/pprof/.
+func adminHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // newStore builds the configured store and the function that closes it

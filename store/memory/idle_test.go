@@ -59,3 +59,29 @@ func status(t *testing.T, s *Store, p string) filelock.Status {
 	}
 	return st
 }
+
+// TestSeqMonotonicClockBack: a forgotten project's tokens still grow when
+// the wall clock has stepped back since its last event.
+func TestSeqMonotonicClockBack(t *testing.T) {
+	s := New(store.Options{MinTTL: time.Second, DefaultTTL: time.Hour})
+	defer s.Close()
+	ctx := t.Context()
+	r, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Release(ctx, store.ReleaseRequest{ProjectID: "p", File: "a", User: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	delete(s.projects, "p") // forgotten, as the idle reaper does
+	s.wall = func() time.Time { return time.Now().Add(-time.Hour) }
+	s.mu.Unlock()
+	again, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Lock.Token <= r.Lock.Token {
+		t.Fatalf("token %d after the clock stepped back, not above %d", again.Lock.Token, r.Lock.Token)
+	}
+}

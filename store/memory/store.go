@@ -24,10 +24,12 @@ var (
 // Store is the in-process store. Create it with New.
 type Store struct {
 	opts      store.Options
-	idleAfter time.Duration // IdleAfter; shorter in tests
+	idleAfter time.Duration    // IdleAfter; shorter in tests
+	wall      func() time.Time // seeds event seqs; time.Now but in tests
 
 	mu       sync.Mutex
 	closed   bool
+	top      uint64 // the highest Seq handed out, in any project
 	projects map[string]*project
 	subs     map[string]map[*feed]struct{} // project → subscribed feeds
 	feeds    map[*feed]struct{}
@@ -75,6 +77,7 @@ func New(opts store.Options) *Store {
 	return &Store{
 		opts:      opts,
 		idleAfter: IdleAfter,
+		wall:      time.Now,
 		projects:  map[string]*project{},
 		subs:      map[string]map[*feed]struct{}{},
 		feeds:     map[*feed]struct{}{},

@@ -9,7 +9,7 @@
 //	P lock:{p}:<file>   hash user, token, acq, exp, ttl; Redis TTL exp + 1 min
 //	P users:{p}         hash user -> "<token>:<file>" held
 //	P expiry:{p}        zset file -> expires_at ms
-//	P meta:{p}          hash seq (last event), base (seq before the first event)
+//	P meta:{p}          hash seq (last event)
 //	P events:{p}        stream, id <seq>-0, exact MAXLEN Options.History; also
 //	                    the Pub/Sub channel the events are published on
 //	P conns:{p}         zset connID -> lease deadline ms
@@ -19,9 +19,13 @@
 //	P {reaper}:due      zset project -> earliest due ms (reaper slot)
 //	P {reaper}:ver      hash project -> registration version (reaper slot)
 //
-// Event seqs start at base = the Redis time in ms × 1000 when a project's
-// meta is created, so if Redis comes back empty, tokens and event ids still
-// go up.
+// Event seqs (and so tokens) are taken hybrid-logical-clock style: the
+// larger of the project's last seq + 1 and the Redis time in ms × 1000. So
+// when Redis loses writes (comes back empty or from an older snapshot, fails
+// over to a replica that lagged), tokens and event ids still go up, provided
+// its clock is not behind the time of the lost writes; a resume id that the
+// store lost is unknown to it (store.ErrHistoryGone). Each event records the
+// seq of the one before it (filelock.Event.Prev), since seqs jump.
 package redis
 
 import (

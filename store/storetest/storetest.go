@@ -146,8 +146,8 @@ func status(t *testing.T, s store.Store, project string) filelock.Status {
 	return st
 }
 
-// events returns the events after afterID, checking they are contiguous,
-// follow afterID and belong to the project.
+// events returns the events after afterID, checking they are contiguous
+// (each one's Prev is the Seq before it), follow afterID and belong to the project.
 func events(t *testing.T, s store.Store, project, afterID string) []filelock.Event {
 	t.Helper()
 	evs, err := s.Events(t.Context(), project, afterID)
@@ -159,11 +159,17 @@ func events(t *testing.T, s store.Store, project, afterID string) []filelock.Eve
 		if e.ProjectID != project {
 			t.Fatalf("Events(%s): event %d belongs to project %q", project, i, e.ProjectID)
 		}
-		if i > 0 && e.Seq != evs[i-1].Seq+1 {
-			t.Fatalf("Events(%s): Seq %d follows %d", project, e.Seq, evs[i-1].Seq)
+		if e.Seq <= e.Prev {
+			t.Fatalf("Events(%s): Seq %d not above its Prev %d", project, e.Seq, e.Prev)
 		}
-		if i == 0 && afterID != filelock.InitialEventID && e.Seq != after+1 {
-			t.Fatalf("Events(%s, %s): first Seq %d", project, afterID, e.Seq)
+		if i > 0 && e.Prev != evs[i-1].Seq {
+			t.Fatalf("Events(%s): Seq %d (Prev %d) follows %d", project, e.Seq, e.Prev, evs[i-1].Seq)
+		}
+		if i == 0 && afterID == filelock.InitialEventID && e.Prev != 0 {
+			t.Fatalf("Events(%s, 0): first Seq %d has Prev %d, not 0 (the project's first event)", project, e.Seq, e.Prev)
+		}
+		if i == 0 && afterID != filelock.InitialEventID && e.Prev != after {
+			t.Fatalf("Events(%s, %s): first Seq %d has Prev %d", project, afterID, e.Seq, e.Prev)
 		}
 	}
 	return evs

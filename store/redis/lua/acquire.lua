@@ -31,9 +31,10 @@ if other then
 end
 
 local l = {f = file, u = user, a = NOW, x = NOW + ttl, l = ttl}
-l.k = next_seq()
+local seq, prev = next_seq()
+l.k = seq
 put_lock(l)
-emit({t = 'lock_acquired', f = file, u = user, k = I(l.k), a = I(l.a), x = I(l.x), l = I(ttl)}, l.k)
+emit({t = 'lock_acquired', f = file, u = user, k = I(l.k), a = I(l.a), x = I(l.x), l = I(ttl)}, seq, prev)
 if released then
   return {'ok', lock_reply(l), next_due(), lock_reply(released)}
 end

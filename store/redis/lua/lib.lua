@@ -1,8 +1,9 @@
 -- Prelude of every project script: the Go side prepends it to the script's
 -- own file. Every key of a project carries the hash tag {<project_id>}.
 --
--- KEYS[1] meta      hash   seq (last event's seq), base (seq before the first event)
--- KEYS[2] events    stream of events, id <seq>-0, field e = event JSON;
+-- KEYS[1] meta      hash   seq (last event's seq)
+-- KEYS[2] events    stream of events, id <seq>-0, field e = event JSON (with p,
+--                   the seq of the event before it);
 --                   also the name of the project's Pub/Sub channel
 -- KEYS[3] users     hash   user -> "<token>:<file>" of the lock the user holds
 -- KEYS[4] expiry    zset   file -> expires_at ms
@@ -33,28 +34,39 @@ do
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- next_seq allocates the next event seq. A project without meta (new, or
--- Redis came back empty) starts at base = now ms * 1000, above any seq of an
--- earlier life of the store.
+-- next_seq allocates the next event seq, hybrid-logical-clock style: above
+-- the project's last seq and at least the Redis time in ms * 1000. So seqs
+-- keep growing when Redis loses writes (a restart from an older snapshot, a
+-- failover to a lagging replica, a flush), as long as the clock is not
+-- behind the time of the lost writes. Below 2^53 until the year 2255, so
+-- Lua's doubles and JavaScript read them exactly. It returns the seq and
+-- the seq of the project's previous event (0: none known).
 local function next_seq()
-  if redis.call('HEXISTS', K_META, 'seq') == 0 then
-    redis.call('HSET', K_META, 'seq', I(NOW * 1000), 'base', I(NOW * 1000))
+  local last = tonumber(redis.call('HGET', K_META, 'seq') or '0')
+  if last == 0 then
+    -- No counter (new project, or lost): never go below the stream's top.
+    local top = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
+    if top then last = tonumber(string.match(top[1], '^%d+')) end
   end
-  return redis.call('HINCRBY', K_META, 'seq', 1)
+  local seq = math.max(last + 1, NOW * 1000)
+  redis.call('HSET', K_META, 'seq', I(seq))
+  return seq, last
 end
 
 -- emit appends the event (a table of string fields, t = type) with a new seq
--- to the stream and publishes it; it returns the seq.
+-- (or seq, prev from next_seq) to the stream and publishes it; it returns
+-- the seq. The event carries p, the seq of the event before it, so readers
+-- see gaps although seqs jump.
 -- The counter and the history of a project expire a day after its last
 -- event (IDLE_MS), so Redis forgets idle projects. That is safe: the next
--- event seeds the counter from the clock again, above every earlier token
+-- event takes its seq from the clock again, above every earlier token
 -- and id, and streams resuming from an old id get a snapshot. Locks and
 -- presence keep keys of their own, which empty out by themselves.
 local IDLE_MS = 86400000
 
-local function emit(ev, seq)
-  seq = seq or next_seq()
-  ev.s = I(seq)
+local function emit(ev, seq, prev)
+  if not seq then seq, prev = next_seq() end
+  ev.s, ev.p = I(seq), I(prev)
   local js = cjson.encode(ev)
   redis.call('XADD', K_EVENTS, 'MAXLEN', HISTORY, I(seq) .. '-0', 'e', js)
   redis.call('PUBLISH', K_EVENTS, js)
