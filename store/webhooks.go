@@ -55,7 +55,7 @@ type Deliveries interface {
 	// AckDelivery records, atomically with a check that owner holds the
 	// lease with fence, that url acknowledged the project's events up to
 	// eventID; ErrLeaseLost (and no change) otherwise. The position is
-	// set as given, even below the previous one (a store that came back
-	// empty starts its ids again from its clock).
+	// set as given, even below the previous one (the holder knows where it
+	// is: a snapshot of a project the store has forgotten is at id 0).
 	AckDelivery(ctx context.Context, projectID, owner string, fence int64, url, eventID string) error
 }

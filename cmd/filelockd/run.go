@@ -23,6 +23,7 @@ import (
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
+	"filelock/webhooks"
 )
 
 // storeTimeout bounds every store call of a request (SPEC §8: never a hang
@@ -72,6 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeStore()
+	deliverer, err := newDeliverer(cfg, st, log, m)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -97,6 +102,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Error("store background work stopped", "err", err)
 		}
 	})
+	if deliverer != nil {
+		wg.Go(func() { _ = deliverer.Run(runCtx) })
+	}
 	defer func() { stopRun(); wg.Wait() }()
 
 	h := handlers.New(handlers.Config{
@@ -207,4 +215,23 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 	default:
 		return nil, nil, fmt.Errorf("store.backend: %q is not one of memory, redis", cfg.Store.Backend)
 	}
+}
+
+// newDeliverer builds the webhook deliverer of webhooks.*, nil when no URL
+// is set (SPEC §5 Webhooks); its attempts count in m.
+func newDeliverer(cfg configs.Config, st store.Store, log *slog.Logger, m *metrics.Metrics) (*webhooks.Deliverer, error) {
+	if len(cfg.Webhooks.URLs) == 0 {
+		return nil, nil
+	}
+	return webhooks.New(st, webhooks.Options{
+		URLs: cfg.Webhooks.URLs, Secret: cfg.Webhooks.Secret, Events: cfg.Webhooks.Events,
+		Timeout: cfg.Webhooks.Timeout, MaxBackoff: cfg.Webhooks.MaxBackoff, Logger: log,
+		OnResult: func(result string) {
+			if result == webhooks.ResultDelivered {
+				m.WebhookDelivery(metrics.WebhookDelivered)
+			} else {
+				m.WebhookDelivery(metrics.WebhookFailed)
+			}
+		},
+	})
 }

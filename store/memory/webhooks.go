@@ -17,7 +17,7 @@ var _ store.Deliveries = (*Store)(nil)
 const watchPoll = 100 * time.Millisecond
 
 // deliveries is a Store's webhook delivery state, guarded by the Store's
-// mutex. It lives beside the Store (see stateOf) and holds no reference to
+// mutex. It lives beside the Store (see state) and holds no reference to
 // it.
 type deliveries struct {
 	leases    map[string]lease             // project → lease

@@ -109,7 +109,9 @@ func (s *Store) WatchProjects(ctx context.Context) (<-chan string, error) {
 		return nil, wrap(err)
 	}
 	// Hints start once Redis confirmed the subscription.
-	if _, err := ps.Receive(ctx); err != nil {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := ps.Receive(rctx); err != nil {
 		_ = ps.Close()
 		return nil, wrap(err)
 	}
