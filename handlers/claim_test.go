@@ -143,6 +143,20 @@ func testClaimBadInput(t *testing.T, s *server) {
 	if st := s.status("cb"); len(st.Locks) != 0 {
 		t.Fatalf("bad claims took %+v", st.Locks)
 	}
+	// Every list SPEC §3 allows fits, though limits.max_body_bytes is 16 KiB:
+	// 1000 names of the longest length; a body beyond that is 413.
+	longest := make([]string, 1000)
+	for i := range longest {
+		longest[i] = fmt.Sprintf("%04d", i) + strings.Repeat("é", (1024-4)/2)
+	}
+	big, _ := json.Marshal(map[string]any{"project_id": "cb-big", "user_id": "u1", "files": longest})
+	var br lockReply
+	s.post("/claim", string(big)).ok(t, &br)
+	if br.Lock.File != longest[0] {
+		t.Fatalf("claim of the longest list took %q", br.Lock.File)
+	}
+	s.post("/claim", `{"project_id":"cb","user_id":"u1","files":["a"],"pad":"`+strings.Repeat("x", 2<<20)+`"}`).fail(t, http.StatusRequestEntityTooLarge, filelock.ETooLarge)
+	s.post("/lock", `{"project_id":"cb","user_id":"u1","file":"a","pad":"`+strings.Repeat("x", 16<<10)+`"}`).fail(t, http.StatusRequestEntityTooLarge, filelock.ETooLarge)
 	// 1000 names are fine; the first is taken.
 	var r lockReply
 	s.post("/claim", `{"project_id":"cb","user_id":"u1","files":`+string(thousand)+`}`).ok(t, &r)

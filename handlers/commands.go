@@ -350,7 +350,8 @@ func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 
 // storeCall runs f with a context bounded by Config.StoreTimeout and
 // answers store_unavailable when f has not returned by then, even if f
-// ignores its context.
+// ignores its context. Its errors are mapped by clientError; a panic in f
+// is internal (500).
 func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
@@ -379,17 +380,11 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 	if r.err == nil {
 		return r.v, nil
 	}
-	var fe *filelock.Error
-	if !errors.As(r.err, &fe) {
-		// Stores speak *filelock.Error; anything else (a deadline, a raw
-		// backend error) means the backend did not answer properly.
-		s.log.WarnContext(ctx, "store error", "err", r.err)
-		r.err = errUnavailable(r.err.Error())
-	}
-	if filelock.ErrorCode(r.err) == filelock.EUnavailable {
+	fe := s.clientError(r.err)
+	if fe.Code == filelock.EUnavailable {
 		s.metrics.StoreError()
-		s.log.WarnContext(ctx, "store unavailable", "err", r.err)
+		s.log.WarnContext(ctx, "store unavailable", "err", fe)
 	}
-	s.metrics.Conflict(filelock.ErrorCode(r.err))
-	return r.v, r.err
+	s.metrics.Conflict(fe.Code)
+	return r.v, fe
 }

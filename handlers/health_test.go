@@ -78,13 +78,15 @@ func TestDocs(t *testing.T) {
 		t.Fatalf("/docs/doc.json: %d %v", res.status, err)
 	}
 	want := map[string][]string{
-		"/lock":                {"post", "200", "400", "409", "413", "503"},
-		"/unlock":              {"post", "200", "400", "403", "404", "409", "413", "503"},
-		"/heartbeat":           {"post", "200", "400", "404", "413", "503"},
-		"/status/{project_id}": {"get", "200", "400", "503"},
-		"/healthz":             {"get", "200"},
-		"/readyz":              {"get", "200", "503"},
-		"/metrics":             {"get", "200"},
+		"/lock":                      {"post", "200", "400", "409", "413", "503"},
+		"/unlock":                    {"post", "200", "400", "403", "404", "409", "413", "503"},
+		"/heartbeat":                 {"post", "200", "400", "404", "413", "503"},
+		"/status/{project_id}":       {"get", "200", "400", "503"},
+		"/claim":                     {"post", "200", "400", "401", "403", "409", "413", "429", "503"},
+		"/locks/{project_id}/{file}": {"get", "200", "400", "401", "403", "404", "409", "503"},
+		"/healthz":                   {"get", "200"},
+		"/readyz":                    {"get", "200", "503"},
+		"/metrics":                   {"get", "200"},
 	}
 	for path, w := range want {
 		op, ok := spec.Paths[path][w[0]]

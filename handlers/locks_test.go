@@ -11,6 +11,7 @@ import (
 
 	"filelock"
 	"filelock/handlers"
+	"filelock/internal/redistest"
 )
 
 // getLockPath is the path of GET /locks for file, the whole name escaped
@@ -86,6 +87,7 @@ func testGetLock(t *testing.T, s *server) {
 		{getLockPath(p, "a.jpg", "user_id=%ff"), "user_id"},
 		{"/locks/bad%20project/a.jpg", "project_id"},
 		{"/locks/" + p + "/", "file"},
+		{"/locks/" + p, "file"},
 		{"/locks/" + p + "/.", "file"},
 		{"/locks/" + p + "/%2E%2E", "file"},
 		{"/locks/" + p + "/a%00b", "file"},
@@ -153,4 +155,27 @@ func TestGetLockExpired(t *testing.T) {
 	s := startServer(t, handlers.Config{Store: st})
 	s.do(http.MethodGet, "/locks/p1/a.jpg?token=7", "").fail(t, http.StatusNotFound, filelock.ENotLocked)
 	s.do(http.MethodGet, "/locks/p1/a.jpg", "").fail(t, http.StatusNotFound, filelock.ENotLocked)
+}
+
+// TestGetLockTwoInstances: the fencing check answers from the shared
+// store, whichever instance took or gave up the lock.
+func TestGetLockTwoInstances(t *testing.T) {
+	srvs := redisInstances(t, redistest.Start(t), rtOptions(), nil)
+	a, b := srvs[0], srvs[1]
+	const p = "fence-2"
+	held := a.lock(p, "images/x.jpg", "u1").Lock
+	var r struct {
+		Lock filelock.Lock `json:"lock"`
+	}
+	b.do(http.MethodGet, getLockPath(p, "images/x.jpg", fmt.Sprintf("token=%d&user_id=u1", held.Token)), "").ok(t, &r)
+	if r.Lock != held {
+		t.Fatalf("instance b sees %+v, a took %+v", r.Lock, held)
+	}
+	b.post("/unlock", map[string]any{"project_id": p, "file": "images/x.jpg", "user_id": "u1"}).ok(t, nil)
+	a.do(http.MethodGet, getLockPath(p, "images/x.jpg", fmt.Sprintf("token=%d", held.Token)), "").fail(t, http.StatusNotFound, filelock.ENotLocked)
+	next := b.lock(p, "images/x.jpg", "u2").Lock
+	e := a.do(http.MethodGet, getLockPath(p, "images/x.jpg", fmt.Sprintf("token=%d", held.Token)), "").fail(t, http.StatusConflict, filelock.EStaleToken)
+	if e.Lock == nil || *e.Lock != next || next.Token <= held.Token {
+		t.Fatalf("stale check on a: %+v (new lock %+v)", e, next)
+	}
 }

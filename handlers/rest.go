@@ -19,19 +19,21 @@ func (s *Server) routesREST(r *gin.Engine) {
 	r.POST("/heartbeat", s.postHeartbeat)
 	r.POST("/claim", s.postClaim)
 	r.GET("/locks/:project_id/*file", s.getLock)
+	r.GET("/locks/:project_id", s.getLock) // no file: 400 field file, not a redirect
 	r.GET("/status/:project_id", s.getStatus)
 }
 
 // serveCommand serves a command as a JSON POST endpoint: authenticate,
-// decode the body into P, run the command, answer 200 with its reply.
-func serveCommand[P, R any](s *Server, c *gin.Context, cmd func(context.Context, auth.Identity, P) (R, error)) {
+// decode the body (of at most limit bytes) into P, run the command, answer
+// 200 with its reply.
+func serveCommand[P, R any](s *Server, c *gin.Context, limit int64, cmd func(context.Context, auth.Identity, P) (R, error)) {
 	who, err := s.identify(c.Request)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	var p P
-	if err := s.decodeBody(c.Request, &p); err != nil {
+	if err := s.decodeBody(c.Request, &p, limit); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -63,7 +65,7 @@ func serveCommand[P, R any](s *Server, c *gin.Context, cmd func(context.Context,
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/lock [post]
-func (s *Server) postLock(c *gin.Context) { serveCommand(s, c, s.cmdLock) }
+func (s *Server) postLock(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyBytes, s.cmdLock) }
 
 // postUnlock serves POST /unlock.
 //
@@ -84,7 +86,7 @@ func (s *Server) postLock(c *gin.Context) { serveCommand(s, c, s.cmdLock) }
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/unlock [post]
-func (s *Server) postUnlock(c *gin.Context) { serveCommand(s, c, s.cmdUnlock) }
+func (s *Server) postUnlock(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyBytes, s.cmdUnlock) }
 
 // postHeartbeat serves POST /heartbeat.
 //
@@ -103,7 +105,9 @@ func (s *Server) postUnlock(c *gin.Context) { serveCommand(s, c, s.cmdUnlock) }
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/heartbeat [post]
-func (s *Server) postHeartbeat(c *gin.Context) { serveCommand(s, c, s.cmdHeartbeat) }
+func (s *Server) postHeartbeat(c *gin.Context) {
+	serveCommand(s, c, s.cfg.MaxBodyBytes, s.cmdHeartbeat)
+}
 
 // postClaim serves POST /claim.
 //
@@ -112,7 +116,8 @@ func (s *Server) postHeartbeat(c *gin.Context) { serveCommand(s, c, s.cmdHeartbe
 //	@Description	atomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the
 //	@Description	user held on another file of the project is given up (returned as "released", reason switched, its
 //	@Description	lock_released right before the new lock_acquired). When every listed file is held by another user:
-//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock.
+//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as
+//	@Description	the longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.
 //	@Tags			locks
 //	@Accept			json
 //	@Produce		json
@@ -126,7 +131,7 @@ func (s *Server) postHeartbeat(c *gin.Context) { serveCommand(s, c, s.cmdHeartbe
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/claim [post]
-func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.cmdClaim) }
+func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.claimBodyBytes(), s.cmdClaim) }
 
 // getLock serves GET /locks/{project_id}/{file}.
 //

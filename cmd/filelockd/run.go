@@ -121,11 +121,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnections:    cfg.Limits.MaxConnections,
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		Metrics:           m,
 	})
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: event streams are long-lived.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
