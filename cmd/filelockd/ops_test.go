@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"io"
 	"net"
@@ -483,15 +484,51 @@ func TestJSONLogs(t *testing.T) {
 	}
 }
 
-// TestStampedBuild builds the binary as make build does and checks that
-// the version is stamped and that healthcheck's exit status is the
-// process's.
-func TestStampedBuild(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "filelockd")
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7-test -X main.commit=0123abc", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+// TestImageBuildStep runs the build step of the Dockerfile (make build,
+// the target CI runs) with a version and commit, and checks the binary:
+// static, stamped, and healthcheck's exit status is the process's. It also
+// checks the runtime stage's essentials.
+func TestImageBuildStep(t *testing.T) {
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
 	}
+	text := string(df)
+	step := regexp.MustCompile(`(?m)^RUN make build VERSION="\$\{VERSION\}" COMMIT="\$\{COMMIT\}" BIN=(\S+)`).FindStringSubmatch(text)
+	if step == nil {
+		t.Fatalf("the Dockerfile does not build with make build:\n%s", text)
+	}
+	for _, want := range []string{
+		"COPY --from=build " + step[1] + " /usr/local/bin/filelockd",
+		"COPY configs/filelock.yaml /etc/filelock/filelock.yaml",
+		"USER nonroot",
+		"EXPOSE 8000",
+		`CMD ["/usr/local/bin/filelockd", "healthcheck"`,
+		`ENTRYPOINT ["/usr/local/bin/filelockd"]`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Dockerfile lacks %s", want)
+		}
+	}
+	if n := len(regexp.MustCompile(`(?m)^FROM `).FindAllString(text, -1)); n != 2 {
+		t.Errorf("Dockerfile has %d stages, want 2", n)
+	}
+
+	bin := filepath.Join(t.TempDir(), "filelockd")
+	mk := exec.Command("make", "-C", "../..", "build", "VERSION=v9.8.7-test", "COMMIT=0123abc", "BIN="+bin)
+	if out, err := mk.CombinedOutput(); err != nil {
+		t.Fatalf("make build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("the binary is dynamically linked (CGO_ENABLED=0 expected)")
+		}
+	}
+	f.Close()
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil || !strings.Contains(string(out), "filelockd v9.8.7-test") || !strings.Contains(string(out), "commit 0123abc") {
 		t.Fatalf("version: %v %q", err, out)
