@@ -38,10 +38,8 @@ type Subscription struct {
 	ended bool     // wake and done are settled (guarded by qmu)
 
 	// guarded by hub.mu
-	ready  bool   // Subscribe has returned; after is the last Seq handed out
-	after  uint64 // Seq of the last event handed to the subscriber
-	base0  uint64 // the project's last Seq when the subscriber registered
-	contig bool   // every event after base0 has been queued for it
+	ready bool   // Subscribe has returned; after is the last Seq handed out
+	after uint64 // Seq of the last event handed to the subscriber
 
 	closing sync.Once
 }
@@ -156,7 +154,6 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 	}
 	s.p = p
 	p.subs[s] = struct{}{}
-	s.base0, s.contig = p.last, p.known
 	h.mu.Unlock()
 
 	// The feed must be in effect before the store is read.
@@ -187,26 +184,31 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 		s.Close()
 		return nil, err
 	}
+	// What the subscriber sends first ends at base; the frames queued since
+	// it registered extend it only where they follow on without a hole
+	// (each frame records the Seq delivered before it). A queued frame that
+	// does not follow on is skipped: the rewind below delivers it again.
+	after := base
+	for _, fr := range s.takeQueued() {
+		if fr.Event.Seq > after && fr.after == after {
+			initial = append(initial, fr)
+			after = fr.Event.Seq
+		}
+	}
 	switch {
 	case !p.known:
-		p.known, p.last = true, base
-		if p.seen > base {
+		p.known, p.last = true, after
+		if p.seen > after {
 			h.scheduleLocked(p.id)
 		}
-	case p.last > base && !(s.contig && s.base0 <= base):
-		// The hub delivered events after base that were never queued for
-		// this subscriber: rewind and catch up. Subscribers that already
-		// have them drop them as duplicates.
-		p.last = base
+	case p.last > after:
+		// The hub delivered events after what this subscriber has: rewind
+		// and catch up. Subscribers that already have them drop them as
+		// duplicates.
+		p.last = after
 		h.scheduleLocked(p.id)
 	}
-	s.after = base
-	for _, fr := range s.takeQueued() {
-		if fr.Event.Seq > s.after {
-			initial = append(initial, fr)
-			s.after = fr.Event.Seq
-		}
-	}
+	s.after = after
 	s.ready = true
 	h.mu.Unlock()
 	s.Initial = initial
@@ -289,11 +291,6 @@ func (h *Hub) release(p *project) {
 // become ready sets a new one.
 func (h *Hub) forgetLocked(p *project) {
 	p.known, p.seen = false, 0
-	for s := range p.subs {
-		if !s.ready {
-			s.contig = false
-		}
-	}
 }
 
 // end settles the subscription once, with reason (nil for Close): Done
