@@ -571,3 +571,5 @@ func TestResyncWhileFirstSubscriberReads(t *testing.T) {
 		t.Fatalf("got %+v", ev)
 	}
 }
+
+func isSnapshotFrame(fr *Frame) bool { return fr.Event.Type == filelock.EventSnapshot }

@@ -314,3 +314,23 @@ func (h *Hub) dropLocked(p *project, s *Subscription, reason error) {
 	delete(p.subs, s)
 	s.end(reason)
 }
+
+// queued is how many frames wait in the queue.
+func (s *Subscription) queued() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.q)
+}
+
+// replace empties the queue and queues fr alone.
+func (s *Subscription) replace(fr *Frame) {
+	s.qmu.Lock()
+	if s.ended {
+		s.qmu.Unlock()
+		return
+	}
+	clear(s.q)
+	s.q = append(s.q[:0], fr)
+	s.qmu.Unlock()
+	s.signal()
+}
