@@ -10,6 +10,9 @@
 //     next to the ceiling of a null Go JSON HTTP server (null-http) that
 //     this program starts in a process of its own.
 //   - lock-ws: lock and unlock messages over open WebSockets, -c clients.
+//   - expiry: -expiry-n locks of 5 s over -expiry-p projects taken over
+//     HTTP, every project's SSE stream followed: how late each expired
+//     release arrives (p50/p99/max) and how many never do.
 //   - lua: the raw Redis ceiling: the reference lock-like Lua script from
 //     -c concurrent clients (a private redis-server unless -redis is given).
 //
@@ -50,6 +53,8 @@ type options struct {
 	dur       time.Duration
 	timeout   time.Duration
 	strict    bool
+	expiryN   int
+	expiryP   string
 }
 
 func main() {
@@ -61,7 +66,7 @@ func main() {
 	flag.StringVar(&o.spawn, "spawn", "", "filelockd binary to start fresh for each scenario")
 	flag.StringVar(&o.store, "store", "memory", "store of the spawned server: memory or redis")
 	flag.StringVar(&o.redis, "redis", "", "Redis address for -store redis and the lua scenario (default: a private redis-server)")
-	flag.StringVar(&scen, "scenarios", "sse,ws,idle,lock-http,null-http,lock-ws,lua", "scenarios to run, comma-separated")
+	flag.StringVar(&scen, "scenarios", "sse,ws,idle,lock-http,null-http,lock-ws,lua,expiry", "scenarios to run, comma-separated")
 	flag.StringVar(&ns, "n", "1000,5000", "fan-out subscriber counts, comma-separated")
 	flag.IntVar(&o.events, "events", 20, "fan-out: events to publish")
 	flag.DurationVar(&o.interval, "interval", 200*time.Millisecond, "fan-out: time between events")
@@ -71,6 +76,8 @@ func main() {
 	flag.IntVar(&o.clients, "c", 64, "lock scenarios: concurrent clients")
 	flag.DurationVar(&o.dur, "d", 10*time.Second, "lock scenarios: duration of each")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "max wait for connections and deliveries")
+	flag.IntVar(&o.expiryN, "expiry-n", 10000, "expiry: locks to let expire")
+	flag.StringVar(&o.expiryP, "expiry-p", "1,100", "expiry: project counts, comma-separated")
 	flag.BoolVar(&o.strict, "strict", false, "exit 1 on any missing or duplicate delivery, failed connection or request error")
 	flag.Parse()
 	if *null != "" {
@@ -171,8 +178,10 @@ func (r *runner) run(s string) error {
 		return r.lock(s)
 	case "lua":
 		return r.lua()
+	case "expiry":
+		return r.expiry()
 	}
-	return fmt.Errorf("unknown scenario (sse, ws, idle, lock-http, null-http, lock-ws, lua)")
+	return fmt.Errorf("unknown scenario (sse, ws, idle, lock-http, null-http, lock-ws, lua, expiry)")
 }
 
 func (r *runner) fanout(mode string) (err error) {
@@ -281,6 +290,32 @@ func (r *runner) lua() error {
 		return fmt.Errorf("%d script errors", res.errors)
 	}
 	return nil
+}
+
+func (r *runner) expiry() (err error) {
+	t := &table{title: fmt.Sprintf("expiry: %d locks of 5 s taken by 64 HTTP workers, every project's SSE stream followed, store %s", r.o.expiryN, r.o.store),
+		head: []string{"projects", "locks", "taken in s", "lag p50 ms", "lag p99 ms", "lag max ms", "never released"}}
+	defer t.print()
+	for _, ps := range strings.Split(r.o.expiryP, ",") {
+		p, perr := strconv.Atoi(strings.TrimSpace(ps))
+		if perr != nil || p <= 0 {
+			return fmt.Errorf("-expiry-p: bad count %q", ps)
+		}
+		srv, serr := r.server()
+		if serr != nil {
+			return serr
+		}
+		res := expiryLag(srv.base, r.o.expiryN, p, 5, 30*time.Second)
+		srv.stop()
+		if res.err != nil {
+			return res.err
+		}
+		t.add(p, res.locks, fmt.Sprintf("%.1f", res.took.Seconds()), msf(pct(res.lag, 50)), msf(pct(res.lag, 99)), msf(pct(res.lag, 100)), res.locks-res.seen)
+		if r.o.strict && (res.locks != r.o.expiryN || res.seen != res.locks) {
+			err = fmt.Errorf("expiry, %d projects: %d of %d locks taken, %d never released", p, res.locks, r.o.expiryN, res.locks-res.seen)
+		}
+	}
+	return err
 }
 
 func kb(v float64) string {
