@@ -49,7 +49,12 @@ type Options struct {
 	RetryEvery   time.Duration // how soon a failed catch-up is retried (500ms)
 	CheckEvery   time.Duration // how often every project's position is checked against the store (5s)
 	CatchUps     int           // catch-ups running at once, over all projects (8)
-	Logger       *slog.Logger
+	// Formats are encoded by the hub as each event arrives, before any
+	// subscriber is woken, so that subscribers only read the shared bytes
+	// (no encoding, no waiting on one another). Other formats are encoded
+	// on first use by Frame.Bytes.
+	Formats []*Format
+	Logger  *slog.Logger
 }
 
 // Hub is the per-instance fan-out of project events. Its methods are safe

@@ -161,6 +161,9 @@ func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 		ev.ProjectID = p.id
 	}
 	fr := &Frame{Event: ev, after: p.last}
+	for _, f := range h.opts.Formats {
+		_, _ = fr.Bytes(f)
+	}
 	p.last = ev.Seq
 	for s := range p.subs {
 		if !s.ready {
