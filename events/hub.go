@@ -68,9 +68,8 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	feedMu  sync.Mutex // guards feed creation
-	feed    store.Feed
-	feedErr error
+	feedMu sync.Mutex // guards feed creation
+	feed   store.Feed
 
 	mu       sync.Mutex
 	projects map[string]*project
