@@ -170,3 +170,31 @@ func TestCatchUpsBounded(t *testing.T) {
 		t.Fatalf("peak concurrent catch-ups %d, want 2", p)
 	}
 }
+
+// Ids jump forward (the fake's do): an event follows the last one when its
+// Prev is that Seq, so live events that chain cost no catch-up.
+func TestJumpingIdsNeedNoCatchUp(t *testing.T) {
+	st := newFakeStore(100)
+	h := newHub(t, st, 64)
+	s, err := h.Subscribe(context.Background(), "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := reader(s)
+	for i := 1; i <= 30; i++ {
+		ev := st.append("p", strconv.Itoa(i))
+		if got := r.next(t); got.Seq != ev.Seq {
+			t.Fatalf("got %d want %d", got.Seq, ev.Seq)
+		}
+	}
+	if st.nth("p", 2) == st.nth("p", 1)+1 {
+		t.Fatal("the fake's ids do not jump")
+	}
+	st.mu.Lock()
+	calls := st.eventsCalls
+	st.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("%d catch-ups for events that chain", calls)
+	}
+}
