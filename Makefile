@@ -15,7 +15,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # make release: one binary per platform under dist/, and SHA256SUMS.
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
 
-.PHONY: run build release test gotest e2e bench docs docs-check lint fuzz clean
+.PHONY: run build release test gotest e2e bench bench-smoke gobench docs docs-check lint fuzz clean
 
 ## run: start the server on :8000 with the memory store (see configs/filelock.yaml)
 run:
@@ -47,8 +47,22 @@ e2e:
 		cd e2e && npm ci --no-audit --no-fund && npm test; \
 	else echo "e2e: no e2e/package.json, skipped"; fi
 
-## bench: every benchmark, no tests
+## bench: short load run (< 2 min) of a fresh server on the memory store per scenario, tables printed (BENCHMARKS.md)
+BENCH     ?= bin/filelock-bench
+BENCHARGS ?= -n 1000,5000 -idle-n 10000 -ramp 2000 -settle 2s -d 5s -expiry-n 2000 -expiry-p 1,100
 bench:
+	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GO) build -o $(BENCH) ./cmd/filelock-bench
+	ulimit -n $$(ulimit -Hn); ./$(BENCH) -spawn ./$(BIN) $(BENCHARGS)
+
+## bench-smoke: the same scenarios at a tiny size in a few seconds; fails on any missing or duplicate delivery
+bench-smoke:
+	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GO) build -o $(BENCH) ./cmd/filelock-bench
+	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,idle,lock-http,null-http,lock-ws,lua
+
+## gobench: the Go benchmarks of every package, no tests
+gobench:
 	$(GO) test -run='^$$' -bench=. ./...
 
 ## docs: regenerate the OpenAPI spec in docs/ from the handlers' annotations

@@ -53,7 +53,8 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 		c.SendQueue = defaultSendQueue
 	}
 	s.rt = &realtime{
-		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log}),
+		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log,
+			Formats: []*events.Format{sseFormat}}),
 		// Same origin, no Origin (not a browser) or cors.allowed_origins;
 		// getWS refuses others first, with a 403 error body.
 		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 4096, WriteBufferSize: 4096},

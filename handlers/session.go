@@ -165,15 +165,15 @@ func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func
 		ss.rooms(p.ProjectID, true)
 	}
 	then := func() {
-		for _, ev := range sub.Initial {
-			if !ss.deliver(ev) {
+		for _, fr := range sub.Initial {
+			if !ss.deliver(fr.Event) {
 				ss.kill()
 				break
 			}
 		}
 		go ss.forward(j)
 	}
-	return okJSON(sub.Initial[0]), then, nil
+	return okJSON(sub.Initial[0].Event), then, nil
 }
 
 // forward hands a joined project's live events to the transport until the
@@ -181,15 +181,23 @@ func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func
 // gone, shutdown) cuts the connection off, and the client resumes.
 func (ss *session) forward(j *joined) {
 	defer close(j.done)
-	for ev := range j.sub.C {
-		if !ss.deliver(ev) {
-			ss.kill()
+	var frames []*events.Frame
+	for range j.sub.Ready() {
+		var err error
+		frames, err = j.sub.Take(frames[:0])
+		for _, fr := range frames {
+			if !ss.deliver(fr.Event) {
+				ss.kill()
+				return
+			}
+		}
+		if err != nil {
+			if j.sub.Err() != nil {
+				ss.s.metrics.dropped(j.sub.Err())
+				ss.kill()
+			}
 			return
 		}
-	}
-	if j.sub.Err() != nil {
-		ss.s.metrics.dropped(j.sub.Err())
-		ss.kill()
 	}
 }
 

@@ -105,15 +105,15 @@ func (s *Server) getEvents(c *gin.Context) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	w := bufio.NewWriterSize(c.Writer, 8192)
-	write := func(ev filelock.Event) { writeSSE(w, ev); s.metrics.EventsDelivered(metrics.SSE, 1) }
+	write := func(fr *events.Frame) { writeSSE(w, fr); s.metrics.EventsDelivered(metrics.SSE, 1) }
 	flush := func() bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout))
 		return w.Flush() == nil && rc.Flush() == nil
 	}
 
 	_, _ = w.WriteString("retry: 2000\n\n")
-	for _, ev := range sub.Initial {
-		write(ev)
+	for _, fr := range sub.Initial {
+		write(fr)
 	}
 	if !flush() {
 		return
@@ -121,10 +121,12 @@ func (s *Server) getEvents(c *gin.Context) {
 	// dropped ends a stream the hub dropped (too far behind, history gone,
 	// shutdown): it sends what was queued; EventSource resumes from its
 	// last id, on another instance when this one is shutting down.
+	var frames []*events.Frame
 	dropped := func() {
 		s.metrics.dropped(sub.Err())
-		for ev := range sub.C {
-			write(ev)
+		frames, _ = sub.Take(frames[:0])
+		for _, fr := range frames {
+			write(fr)
 		}
 		if errors.Is(sub.Err(), events.ErrClosed) {
 			_, _ = w.WriteString("retry: 2000\n: server shutting down, reconnect\n\n")
@@ -141,28 +143,20 @@ func (s *Server) getEvents(c *gin.Context) {
 			_, _ = w.WriteString(": token expired\n\n")
 			flush()
 			return
-		case <-sub.Done():
-			dropped()
-			return
 		case <-keepalive.C:
 			_, _ = w.WriteString(": keepalive\n\n")
-		case ev, ok := <-sub.C:
-			if !ok {
+		case <-sub.Ready(): // send what is queued in one flush
+			var err error
+			frames, err = sub.Take(frames[:0])
+			if err != nil {
+				for _, fr := range frames {
+					write(fr)
+				}
 				dropped()
 				return
 			}
-			write(ev)
-			for more := true; more; { // send what else is queued in one flush
-				select {
-				case ev, ok := <-sub.C:
-					if !ok {
-						more = false
-						break
-					}
-					write(ev)
-				default:
-					more = false
-				}
+			for _, fr := range frames {
+				write(fr)
 			}
 		}
 		if !flush() {
@@ -171,14 +165,23 @@ func (s *Server) getEvents(c *gin.Context) {
 	}
 }
 
+// sseFormat is an event as an SSE block: encoded once per event, shared by
+// every stream.
+var sseFormat = events.NewFormat("sse", func(ev *filelock.Event) ([]byte, error) {
+	data, err := json.Marshal(*ev)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(data)+len(ev.Type)+40)
+	b = append(b, "id: "+ev.ID()+"\nevent: "+ev.Type+"\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...), nil
+})
+
 // writeSSE writes one event. The data is one line: JSON escapes every
 // control character, and identifiers cannot hold any.
-func writeSSE(w *bufio.Writer, ev filelock.Event) {
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return
+func writeSSE(w *bufio.Writer, fr *events.Frame) {
+	if b, err := fr.Bytes(sseFormat); err == nil {
+		_, _ = w.Write(b)
 	}
-	_, _ = w.WriteString("id: " + ev.ID() + "\nevent: " + ev.Type + "\ndata: ")
-	_, _ = w.Write(data)
-	_, _ = w.WriteString("\n\n")
 }
