@@ -34,7 +34,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.Acquir
 			return s.acquire(p, store.AcquireRequest{ProjectID: req.ProjectID, File: f, User: req.User, ReleasePrevious: true}, ttl, now)
 		}
 	}
-	return store.AcquireResult{}, filelock.Errorf(filelock.ENoneFree, "every listed file is locked by another user")
+	return store.AcquireResult{}, store.ErrNoneFree()
 }
 
 // acquire carries out Acquire under s.mu.
@@ -42,9 +42,7 @@ func (s *Store) acquire(p *project, req store.AcquireRequest, ttl time.Duration,
 	l := s.live(p, p.locks[req.File], now)
 	if l != nil {
 		if l.User != req.User {
-			e := filelock.LockError(filelock.EFileLocked, *l, "%s is locked by %s", l.File, l.User)
-			e.Field = "file"
-			return store.AcquireResult{}, e
+			return store.AcquireResult{}, store.ErrFileLocked(*l)
 		}
 		l.ExpiresAt = stamp(now).Add(ttl)
 		l.TTL = ttl
@@ -55,7 +53,7 @@ func (s *Store) acquire(p *project, req store.AcquireRequest, ttl time.Duration,
 	if f, ok := p.held[req.User]; ok {
 		if old := s.live(p, p.locks[f], now); old != nil {
 			if !req.ReleasePrevious {
-				return store.AcquireResult{}, filelock.LockError(filelock.EUserHasLock, *old, "%s already holds %s", old.User, old.File)
+				return store.AcquireResult{}, store.ErrUserHasLock(*old)
 			}
 			released := s.release(p, old, filelock.ReasonSwitched)
 			res.Released = &released
@@ -83,15 +81,11 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 	}
 	switch {
 	case l == nil:
-		e := filelock.Errorf(filelock.ENotLocked, "%s is not locked", req.File)
-		e.Field = "file"
-		return filelock.Lock{}, e
+		return filelock.Lock{}, store.ErrNotLocked(req.File)
 	case !req.Force && l.User != req.User:
-		return filelock.Lock{}, filelock.LockError(filelock.ENotOwner, *l, "%s is locked by %s", l.File, l.User)
+		return filelock.Lock{}, store.ErrNotOwner(*l)
 	case req.Token != nil && *req.Token != l.Token:
-		e := filelock.LockError(filelock.EStaleToken, *l, "token %d is not the current token of %s", *req.Token, l.File)
-		e.Field = "token"
-		return filelock.Lock{}, e
+		return filelock.Lock{}, store.ErrStaleToken(*req.Token, *l)
 	}
 	reason := filelock.ReasonUnlocked
 	if req.Force {
@@ -114,7 +108,7 @@ func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock
 		}
 	}
 	if l == nil {
-		return filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "%s holds no lock in %s", user, projectID)
+		return filelock.Lock{}, store.ErrNoLockHeld(projectID, user)
 	}
 	l.ExpiresAt = stamp(now).Add(l.TTL)
 	s.schedule(lockKey(projectID, l.File), l.ExpiresAt)
@@ -127,7 +121,8 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 		return filelock.Status{}, err
 	}
 	defer s.mu.Unlock()
-	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}, LastEventID: filelock.InitialEventID}
+	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}, LastEventID: filelock.InitialEventID,
+		ServerTime: stamp(time.Now())}
 	p := s.project(projectID, false)
 	if p == nil {
 		return st, nil
