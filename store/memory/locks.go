@@ -42,30 +42,30 @@ func (s *Store) acquire(p *project, req store.AcquireRequest, ttl time.Duration,
 	l := s.live(p, p.locks[req.File], now)
 	if l != nil {
 		if l.User != req.User {
-			return store.AcquireResult{}, store.ErrFileLocked(*l)
+			return store.AcquireResult{}, store.ErrFileLocked(l.Lock)
 		}
-		l.ExpiresAt = stamp(now).Add(ttl)
+		l.setExpiry(now, ttl)
 		l.TTL = ttl
-		s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
-		return store.AcquireResult{Lock: *l, Renewed: true}, nil
+		s.schedule(lockKey(p.id, l.File), l.deadline)
+		return store.AcquireResult{Lock: l.Lock, Renewed: true}, nil
 	}
 	var res store.AcquireResult
 	if f, ok := p.held[req.User]; ok {
 		if old := s.live(p, p.locks[f], now); old != nil {
 			if !req.ReleasePrevious {
-				return store.AcquireResult{}, store.ErrUserHasLock(*old)
+				return store.AcquireResult{}, store.ErrUserHasLock(old.Lock)
 			}
 			released := s.release(p, old, filelock.ReasonSwitched)
 			res.Released = &released
 		}
 	}
-	at := stamp(now)
-	l = &filelock.Lock{ProjectID: p.id, File: req.File, User: req.User, Token: int64(s.nextSeq(p)), AcquiredAt: at, ExpiresAt: at.Add(ttl), TTL: ttl}
+	l = &lock{Lock: filelock.Lock{ProjectID: p.id, File: req.File, User: req.User, Token: int64(s.nextSeq(p)), AcquiredAt: stamp(now), TTL: ttl}}
+	l.setExpiry(now, ttl)
 	p.locks[l.File] = l
 	p.held[l.User] = l.File
-	s.append(p, filelock.Event{Type: filelock.EventLockAcquired, Lock: *l})
-	s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
-	res.Lock = *l
+	s.append(p, filelock.Event{Type: filelock.EventLockAcquired, Lock: l.Lock})
+	s.schedule(lockKey(p.id, l.File), l.deadline)
+	res.Lock = l.Lock
 	return res, nil
 }
 
@@ -75,7 +75,7 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 		return filelock.Lock{}, err
 	}
 	defer s.mu.Unlock()
-	var l *filelock.Lock
+	var l *lock
 	if p := s.project(req.ProjectID, false); p != nil {
 		l = s.live(p, p.locks[req.File], time.Now())
 	}
@@ -83,9 +83,9 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 	case l == nil:
 		return filelock.Lock{}, store.ErrNotLocked(req.File)
 	case !req.Force && l.User != req.User:
-		return filelock.Lock{}, store.ErrNotOwner(*l)
+		return filelock.Lock{}, store.ErrNotOwner(l.Lock)
 	case req.Token != nil && *req.Token != l.Token:
-		return filelock.Lock{}, store.ErrStaleToken(*req.Token, *l)
+		return filelock.Lock{}, store.ErrStaleToken(*req.Token, l.Lock)
 	}
 	reason := filelock.ReasonUnlocked
 	if req.Force {
@@ -101,7 +101,7 @@ func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock
 	}
 	defer s.mu.Unlock()
 	now := time.Now()
-	var l *filelock.Lock
+	var l *lock
 	if p := s.project(projectID, false); p != nil {
 		if f, ok := p.held[user]; ok {
 			l = s.live(p, p.locks[f], now)
@@ -110,9 +110,9 @@ func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock
 	if l == nil {
 		return filelock.Lock{}, store.ErrNoLockHeld(projectID, user)
 	}
-	l.ExpiresAt = stamp(now).Add(l.TTL)
-	s.schedule(lockKey(projectID, l.File), l.ExpiresAt)
-	return *l, nil
+	l.setExpiry(now, l.TTL)
+	s.schedule(lockKey(projectID, l.File), l.deadline)
+	return l.Lock, nil
 }
 
 // Status implements store.Store.
@@ -128,7 +128,7 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 		return st, nil
 	}
 	for _, l := range p.locks {
-		st.Locks = append(st.Locks, *l)
+		st.Locks = append(st.Locks, l.Lock)
 	}
 	slices.SortFunc(st.Locks, func(a, b filelock.Lock) int { return strings.Compare(a.File, b.File) })
 	for u := range p.present {
@@ -143,11 +143,11 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 
 // live returns l unless it is nil or expired; an expired lock is released
 // with reason expired first (lazy expiry).
-func (s *Store) live(p *project, l *filelock.Lock, now time.Time) *filelock.Lock {
+func (s *Store) live(p *project, l *lock, now time.Time) *lock {
 	if l == nil {
 		return nil
 	}
-	if !now.Before(l.ExpiresAt) {
+	if !now.Before(l.deadline) {
 		s.release(p, l, filelock.ReasonExpired)
 		return nil
 	}
@@ -155,10 +155,10 @@ func (s *Store) live(p *project, l *filelock.Lock, now time.Time) *filelock.Lock
 }
 
 // release removes the lock, appends its lock_released and returns it.
-func (s *Store) release(p *project, l *filelock.Lock, reason string) filelock.Lock {
+func (s *Store) release(p *project, l *lock, reason string) filelock.Lock {
 	delete(p.locks, l.File)
 	delete(p.held, l.User)
 	s.cancel(lockKey(p.id, l.File))
-	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: *l, Reason: reason})
-	return *l
+	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: l.Lock, Reason: reason})
+	return l.Lock
 }
