@@ -112,11 +112,12 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 	return filelock.Lock{}, fmt.Errorf("redis store: release: unexpected reply %q", code)
 }
 
-// Heartbeat implements store.Store. It hints the project's slot again (with
-// the shortest lock lifetime, an early bound), so a lost hint heals.
+// Heartbeat implements store.Store. A heartbeat only moves a due time
+// later, so it needs no hint (the script re-registers the project in its
+// slot's due index).
 func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock.Lock, error) {
 	c := s.project(heartbeatScript, projectID, "", user)
-	code, rest, err := s.runHinted(ctx, projectID, s.opts.MinTTL, c)
+	code, rest, err := s.runReply(ctx, c)
 	if err != nil {
 		return filelock.Lock{}, err
 	}
@@ -202,8 +203,7 @@ func (s *Store) Disconnect(ctx context.Context, projectID, connID string) error 
 	return err
 }
 
-// Refresh implements store.Store. It hints the project's slot again, so a
-// lost hint heals.
+// Refresh implements store.Store.
 func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Conn, lease time.Duration) error {
 	if len(conns) == 0 {
 		return nil
@@ -225,13 +225,17 @@ func (s *Store) runReply(ctx context.Context, c *call) (string, []any, error) {
 }
 
 // runHinted runs a project script that may add a due time no earlier than
-// now+d, followed in the same round trip by a hint of the project's slot
-// for now+d (lua/hint.lua), and splits the script's reply. The hint comes
+// now+d and splits its reply. When d is within hintWindow (further ahead,
+// the reapers' sweep hints it in time), a hint of the project's slot for
+// now+d (lua/hint.lua) follows the script in the same round trip. It comes
 // after the script (on one Redis, and on the project's node in a Cluster
 // when the shard lives there too), so a reaper that reads the hint sees
-// what the script indexed. A failed hint is not an error: the reapers'
-// sweep finds the slot.
+// what the script indexed. A failed hint is not an error: the sweep finds
+// the slot.
 func (s *Store) runHinted(ctx context.Context, projectID string, d time.Duration, c *call) (string, []any, error) {
+	if d > hintWindow {
+		return s.runReply(ctx, c)
+	}
 	slot := slotOf(projectID)
 	h := &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "rel", d.Milliseconds()}}
 	s.pipeline(ctx, c, h)

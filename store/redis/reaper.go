@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // Reaper tuning.
@@ -23,9 +25,16 @@ const (
 	// one reap script carries out, so one slot never stalls Redis for long.
 	reapBudget = 500
 	// sweepPeriod is how long a reaper takes to look at every slot's due
-	// index once, hinting those with something in it: the bound on how late
-	// a lost hint (a hint shard's failover, a failed write) makes an expiry.
-	sweepPeriod = 3 * time.Second
+	// index once, hinting those with something due within hintWindow: the
+	// bound on how late a lost hint (a hint shard's failover, a failed
+	// write) makes an expiry.
+	sweepPeriod = time.Second
+	// hintWindow: a due time further ahead than this is left to the sweep,
+	// which hints it before it comes (a sweep passes every slot at least once
+	// in any hintWindow); only a script whose due time may be nearer hints
+	// its slot itself. So with lock.min_ttl above it, a lock costs one
+	// command.
+	hintWindow = 2 * sweepPeriod
 	// maxRounds bounds the rounds of reaping before the sweep goes on.
 	maxRounds = 100
 )
@@ -40,8 +49,9 @@ const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPe
 // next due time, and waits until the earliest hint (at most reapTick).
 // Every round trip is one pipeline for all slots, so a round costs a few
 // round trips however much is due. Besides, every reapTick it sweeps
-// sweepChunk slots' due indexes and hints the ones with something in
-// them, so nothing registered is ever forgotten. It returns nil when ctx
+// sweepChunk slots' due indexes (every slot once a sweepPeriod) and hints
+// the ones with something due within hintWindow, so nothing registered is
+// ever forgotten, and scripts need not hint what is further ahead. It returns nil when ctx
 // ends; Redis failures are retried.
 func (s *Store) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
@@ -132,22 +142,24 @@ func (s *Store) reapOnce(ctx context.Context) (bool, time.Duration) {
 }
 
 // sweep hints the slots [from, from+sweepChunk) whose due index holds
-// anything, with its earliest due time.
+// something due within hintWindow, with its earliest due time.
 func (s *Store) sweep(ctx context.Context, from int) {
-	reads := make([]*call, sweepChunk)
-	for i := range reads {
-		slot := (from + i) % numSlots
-		reads[i] = &call{script: sweepScript, keys: []string{s.dueKey(slot)}}
-	}
-	s.pipeline(ctx, reads...)
+	reads := make([]*goredis.ZSliceCmd, sweepChunk)
+	_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i := range reads {
+			reads[i] = p.ZRangeWithScores(ctx, s.dueKey((from+i)%numSlots), 0, 0)
+		}
+		return nil
+	})
+	horizon := float64(time.Now().Add(hintWindow).UnixMilli())
 	var hints []*call
 	for i, c := range reads {
-		due, ok := c.cmd.Val().(string)
-		if c.cmd.Err() != nil || !ok || due == "" {
+		z, err := c.Result()
+		if err != nil || len(z) == 0 || z[0].Score > horizon {
 			continue
 		}
 		slot := (from + i) % numSlots
-		hints = append(hints, &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "abs", due}})
+		hints = append(hints, &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "abs", int64(z[0].Score)}})
 	}
 	if len(hints) > 0 {
 		s.pipeline(ctx, hints...)

@@ -50,7 +50,6 @@ var (
 	hintScript   = newScript(luaFile("hint"))
 	takeScript   = newScript(luaFile("take"))
 	settleScript = newScript(luaFile("settle"))
-	sweepScript  = newScript(luaFile("sweep"))
 )
 
 // call is one script invocation.
