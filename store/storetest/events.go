@@ -25,9 +25,13 @@ func testEvents(t *testing.T, newStore factory) {
 	t.Run("NoEvents", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
+		before := time.Now()
 		st := status(t, s, "p1")
 		if st.LastEventID != filelock.InitialEventID || len(st.Locks) != 0 || len(st.Users) != 0 {
 			t.Fatalf("status of a new project: %+v", st)
+		}
+		if st.ServerTime.Before(before.Add(-slack)) || st.ServerTime.After(time.Now().Add(slack)) {
+			t.Fatalf("status server time %v, now is %v", st.ServerTime, before)
 		}
 		if evs := events(t, s, "p1", filelock.InitialEventID); len(evs) != 0 {
 			t.Fatalf("events of a new project: %s", describe(evs))

@@ -175,6 +175,9 @@ func events(t *testing.T, s store.Store, project, afterID string) []filelock.Eve
 		if e.ProjectID != project {
 			t.Fatalf("Events(%s): event %d belongs to project %q", project, i, e.ProjectID)
 		}
+		if e.Seq >= 1<<53 {
+			t.Fatalf("Events(%s): Seq %d is not below 2^53 (JavaScript would round it)", project, e.Seq)
+		}
 		if e.Seq <= e.Prev {
 			t.Fatalf("Events(%s): Seq %d not above its Prev %d", project, e.Seq, e.Prev)
 		}
