@@ -102,3 +102,36 @@ func TestEvictionWarning(t *testing.T) {
 		t.Fatalf("cluster under noeviction: %q, %v", w, err)
 	}
 }
+
+// TestEvictedCounter: a project whose counter key was evicted (it has a
+// Redis TTL) still reports its last event id, resumes from it, and hands
+// out larger tokens.
+func TestEvictedCounter(t *testing.T) {
+	srv := redistest.Shared(t)
+	rdb := srv.Client(t)
+	prefix := redistest.Prefix(t)
+	s := redis.New(rdb, storetest.Opts(), prefix)
+	ctx := t.Context()
+	r, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, prefix+"meta:{p}").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Status(ctx, "p")
+	if err != nil || st.LastEventID != fmt.Sprint(r.Lock.Token) {
+		t.Fatalf("status without the counter: %+v, %v; want last event %d", st, err, r.Lock.Token)
+	}
+	if evs, err := s.Events(ctx, "p", st.LastEventID); err != nil || len(evs) != 0 {
+		t.Fatalf("resume from the last id without the counter: %v, %v", evs, err)
+	}
+	r2, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "b", User: "v"})
+	if err != nil || r2.Lock.Token <= r.Lock.Token {
+		t.Fatalf("token after the counter was evicted: %+v, %v; want above %d", r2.Lock, err, r.Lock.Token)
+	}
+	evs, err := s.Events(ctx, "p", st.LastEventID)
+	if err != nil || len(evs) != 1 || evs[0].Prev != uint64(r.Lock.Token) {
+		t.Fatalf("events after the evicted counter: %+v, %v", evs, err)
+	}
+}

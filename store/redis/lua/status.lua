@@ -8,5 +8,9 @@ for _, f in ipairs(redis.call('ZRANGE', K_EXPIRY, 0, -1)) do
   local l = get_lock(f)
   if l and l.u then locks[#locks + 1] = lock_reply(l) end
 end
-local seq = redis.call('HGET', K_META, 'seq') or '0'
+local seq = redis.call('HGET', K_META, 'seq')
+if not seq then -- no counter (never an event, or evicted): the stream's top
+  local top = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
+  seq = top and string.match(top[1], '^%d+') or '0'
+end
 return {seq, locks, redis.call('HKEYS', K_PRESENT), I(NOW)}
