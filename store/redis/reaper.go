@@ -39,7 +39,9 @@ const (
 	maxRounds = 100
 )
 
-// sweepChunk is how many slots one sweep step (every reapTick) covers.
+// sweepChunk is how many slots one sweep step (every reapTick) covers on
+// its own (the reapers share the sweep through a cursor in Redis; one that
+// cannot reach it sweeps alone).
 const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPeriod)
 
 // Run implements store.Store. Every instance may run it, and the work
@@ -48,10 +50,11 @@ const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPe
 // script that does only what is due, sets the slot's hint to the slot's
 // next due time, and waits until the earliest hint (at most reapTick).
 // Every round trip is one pipeline for all slots, so a round costs a few
-// round trips however much is due. Besides, every reapTick it sweeps
-// sweepChunk slots' due indexes (every slot once a sweepPeriod) and hints
-// the ones with something due within hintWindow, so nothing registered is
-// ever forgotten, and scripts need not hint what is further ahead. It returns nil when ctx
+// round trips however much is due. Besides, every reapTick it sweeps its
+// share of the slots' due indexes (the reapers together sweep every slot
+// once a sweepPeriod) and hints the ones with something due within
+// hintWindow, so nothing registered is ever forgotten, and scripts need not
+// hint what is further ahead. It returns nil when ctx
 // ends; Redis failures are retried.
 func (s *Store) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
@@ -68,8 +71,12 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 		}
 		if now := time.Now(); !now.Before(nextSweep) {
-			s.sweep(ctx, cursor)
-			cursor = (cursor + sweepChunk) % numSlots
+			from, n, err := s.sweepShare(ctx)
+			if err != nil { // the cursor's node is unreachable: sweep alone
+				from, n = cursor, sweepChunk
+				cursor = (cursor + sweepChunk) % numSlots
+			}
+			s.sweep(ctx, from, n)
 			nextSweep = now.Add(reapTick)
 		}
 		timer.Reset(min(max(wait, reapMinWait), time.Until(nextSweep)+reapMinWait))
@@ -141,10 +148,31 @@ func (s *Store) reapOnce(ctx context.Context) (bool, time.Duration) {
 	return more, 0 // the settled hints may be due soon: ask again at once
 }
 
-// sweep hints the slots [from, from+sweepChunk) whose due index holds
-// something due within hintWindow, with its earliest due time.
-func (s *Store) sweep(ctx context.Context, from int) {
-	reads := make([]*goredis.ZSliceCmd, sweepChunk)
+// sweepShare returns this reaper's share of the sweep: n slots from slot
+// from (lua/sweepshare.lua), so that the reapers together sweep every slot
+// once a sweepPeriod, whatever their number.
+func (s *Store) sweepShare(ctx context.Context) (from, n int, err error) {
+	c := &call{script: shareScript, keys: []string{s.prefix + "{reaper.sweep}:cursor"},
+		args: []any{2 * sweepChunk, sweepPeriod.Milliseconds(), numSlots}}
+	if err := s.run(ctx, c); err != nil {
+		return 0, 0, err
+	}
+	a, _ := c.cmd.Val().([]any)
+	if len(a) != 2 {
+		return 0, 0, errShort(c)
+	}
+	f, _ := a[0].(int64)
+	m, _ := a[1].(int64)
+	return int(f), int(m), nil
+}
+
+// sweep hints the slots [from, from+n) whose due index holds something due
+// within hintWindow, with its earliest due time.
+func (s *Store) sweep(ctx context.Context, from, n int) {
+	if n <= 0 {
+		return
+	}
+	reads := make([]*goredis.ZSliceCmd, n)
 	_, _ = s.rdb.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i := range reads {
 			reads[i] = p.ZRangeWithScores(ctx, s.dueKey((from+i)%numSlots), 0, 0)

@@ -80,3 +80,49 @@ func TestOneRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// zranges counts ZRANGE commands (the sweep's reads) sent by a client.
+type zranges struct{ roundTrips }
+
+func (z *zranges) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "zrange" {
+				z.n.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestSweepShared: reapers share the sweep, so two of them read about as
+// many slot indexes as one would (every slot once a second between them),
+// not twice as many.
+func TestSweepShared(t *testing.T) {
+	srv := redistest.Shared(t)
+	prefix := redistest.Prefix(t)
+	var counts [2]zranges
+	var stores []*redis.Store
+	for i := range counts {
+		rdb := srv.Client(t)
+		rdb.AddHook(&counts[i])
+		stores = append(stores, redis.New(rdb, storetest.Opts(), prefix))
+	}
+	runAll(t, stores...)
+	const window = 3 * time.Second
+	start := time.Now()
+	deadline := start.Add(window)
+	for time.Now().Before(deadline) { // the window the rate is measured over
+		time.Sleep(deadline.Sub(time.Now()))
+	}
+	total := counts[0].n.Load() + counts[1].n.Load()
+	// Shared: a second of catching up, then 16384 a second (65,536 in all);
+	// each alone: 2 × 3 × 16384 = 98,304.
+	if limit := int64(16384 * (window/time.Second + 2)); total > limit {
+		t.Fatalf("two reapers read %d slot indexes in %v, want at most %d (shared sweep)", total, window, limit)
+	}
+	if total == 0 {
+		t.Fatal("no sweep at all")
+	}
+	t.Logf("two reapers: %d and %d slot index reads in %v", counts[0].n.Load(), counts[1].n.Load(), time.Since(start))
+}

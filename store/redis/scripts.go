@@ -50,6 +50,7 @@ var (
 	hintScript   = newScript(luaFile("hint"))
 	takeScript   = newScript(luaFile("take"))
 	settleScript = newScript(luaFile("settle"))
+	shareScript  = newScript(luaFile("sweepshare"))
 )
 
 // call is one script invocation.

@@ -24,10 +24,11 @@
 //	P {reaper.k}:ver    hash slot -> hint version
 //
 // Every project script updates its slot's due index atomically. Hints tell
-// reapers which slots to look at: each reaper sweeps every slot's index once
-// a second and hints what is due within two seconds; a script whose due time
-// may be nearer than that hints its slot itself, in the same round trip. So
-// a lost hint delays an expiry by at most a second (see reaper.go).
+// reapers which slots to look at: the reapers together sweep every slot's
+// index once a second (sharing the work through P {reaper.sweep}:cursor)
+// and hint what is due within two seconds; a script whose due time may be
+// nearer than that hints its slot itself, in the same round trip. So a lost
+// hint delays an expiry by at most a second (see reaper.go).
 //
 // Event seqs (and so tokens) are taken hybrid-logical-clock style: the
 // larger of the project's last seq + 1 and the Redis time in ms × 1000. So
