@@ -267,7 +267,7 @@ func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParam
 		return StatusReply{}, err
 	}
 	r := StatusReply{ProjectID: p.ProjectID, Locks: st.Locks, Users: st.Users, LastEventID: st.LastEventID,
-		ServerTime: filelock.FormatTime(time.Now())}
+		ServerTime: filelock.FormatTime(st.ServerTime)}
 	if r.Locks == nil {
 		r.Locks = []filelock.Lock{}
 	}

@@ -73,6 +73,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeStore()
+	if ew, ok := st.(interface {
+		EvictionWarning(context.Context) (string, error)
+	}); ok {
+		wctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		if w, err := ew.EvictionWarning(wctx); w != "" || err != nil {
+			log.Warn("redis eviction policy: "+w, "err", err)
+		}
+		cancel()
+	}
 	deliverer, err := newDeliverer(cfg, st, log, m)
 	if err != nil {
 		return err

@@ -85,3 +85,23 @@ func TestSeqMonotonicClockBack(t *testing.T) {
 		t.Fatalf("token %d after the clock stepped back, not above %d", again.Lock.Token, r.Lock.Token)
 	}
 }
+
+// TestExpiryMonotonic: a lock's expiry is judged by the monotonic clock.
+// Here the wall clock is made to look an hour ahead of the lock (its
+// recorded expires_at moved back by an hour, as a forward step of the wall
+// clock would look): the lock is still held until its real time.
+func TestExpiryMonotonic(t *testing.T) {
+	s := New(store.Options{MinTTL: time.Second, DefaultTTL: time.Hour})
+	defer s.Close()
+	ctx := t.Context()
+	if _, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.projects["p"].locks["a"].ExpiresAt = time.Now().Add(-time.Hour)
+	s.mu.Unlock()
+	_, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "a", User: "u2"})
+	if filelock.ErrorCode(err) != filelock.EFileLocked {
+		t.Fatalf("after a wall clock step: %v, want file_locked (the lock still has an hour)", err)
+	}
+}

@@ -97,16 +97,3 @@ func reply(v any) (code string, rest []any, err error) {
 	}
 	return code, a[1:], nil
 }
-
-// dueOf reads a next_due reply: ms, or -1 for none.
-func dueOf(v any) int64 {
-	s, ok := v.(string)
-	if !ok {
-		return -1
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
-}

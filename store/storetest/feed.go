@@ -72,7 +72,7 @@ func sameEvents(t *testing.T, got, want []filelock.Event) {
 	}
 }
 
-func testFeed(t *testing.T, newStore Factory) {
+func testFeed(t *testing.T, newStore factory) {
 	t.Run("Delivery", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())

@@ -1,10 +1,10 @@
--- Events: the events after ARGV[5] (store.Store.Events). Changes nothing.
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] the seq to read after ('0': from the project's first event)
+-- Events: the events after ARGV[6] (store.Store.Events). Changes nothing.
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] the seq to read after ('0': from the project's first event)
 -- Returns {'ok', {event JSON...}}, or {'gone'} when the stream does not hold
 -- that seq nor starts right after it: an unknown seq, one of another life of
 -- the store (lost writes), or one fallen out of the history window.
-local after = ARGV[5]
+local after = ARGV[6]
 local first = redis.call('XRANGE', K_EVENTS, '-', '+', 'COUNT', 1)[1]
 if not first then
   if after == '0' and redis.call('EXISTS', K_META) == 0 then return {'ok', {}} end
