@@ -97,7 +97,7 @@ func TestLockCalls(t *testing.T) {
 			t.Fatalf("Heartbeat = %+v, %v", hb, err)
 		}
 		_, err = c.Heartbeat(ctx, p, "bob")
-		wantErr(t, err, filelock.ENotLocked, "")
+		wantErr(t, err, filelock.ENotLocked, "file") // SPEC §3: not_locked names field file
 
 		_, err = c.Unlock(ctx, client.UnlockRequest{ProjectID: p, File: "other.jpg", UserID: "bob"})
 		if fe := wantErr(t, err, filelock.ENotOwner, "*"); fe.Lock == nil || fe.Lock.User != "alice" {
