@@ -103,27 +103,6 @@ func settleGoroutines(t *testing.T, baseline int) {
 	}
 }
 
-// contiguous checks that l's events after from are from+1, from+2, … up to
-// last, each once, in order.
-func contiguous(t *testing.T, name string, l *eventLog, from, last uint64) {
-	t.Helper()
-	l.waitEventID(t, strconv.FormatUint(last, 10))
-	want := from + 1
-	for _, e := range l.all() {
-		id, _ := strconv.ParseUint(e.eventID(), 10, 64)
-		if e.Name == "snapshot" || id <= from {
-			continue
-		}
-		if id != want {
-			t.Fatalf("%s: event %d where %d was due: %v", name, id, want, names(l.all()))
-		}
-		want++
-	}
-	if want != last+1 {
-		t.Fatalf("%s: events up to %d, want %d", name, want-1, last)
-	}
-}
-
 func lastID(t *testing.T, s *server, project string) uint64 {
 	t.Helper()
 	n, err := strconv.ParseUint(s.status(project).LastEventID, 10, 64)
@@ -190,7 +169,7 @@ func TestOutageRedisHangs(t *testing.T) {
 	}
 	last := lastID(t, b, project)
 	for _, s := range subs {
-		contiguous(t, s.name, s.log, from, last)
+		sameAsStore(t, s.name, s.log, a, project, from, last)
 		select {
 		case <-s.log.ended:
 			t.Fatalf("%s: stream ended during the outage: %v", s.name, s.log.err)
@@ -283,7 +262,7 @@ func TestOutageRedisRestartsEmpty(t *testing.T) {
 		s.post("/unlock", map[string]any{"project_id": project, "file": f, "user_id": "u2"}).ok(t, nil)
 	}
 	last := lastID(t, a, project)
-	contiguous(t, "resumed sse", c.log, mark, last)
+	sameAsStore(t, "resumed sse", c.log, a, project, mark, last)
 	if got := a.status(project).Users; !slices.Contains(got, "holder") {
 		t.Fatalf("users %v after the rejoin", got)
 	}
