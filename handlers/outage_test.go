@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,6 +104,32 @@ func settleGoroutines(t *testing.T, baseline int) {
 	}
 }
 
+// lockChanges checks that the store logged exactly the lock changes want
+// (as summaries renders them) after event from; presence events, which
+// lapsing leases may add, are left out.
+func lockChanges(t *testing.T, s *server, project string, from uint64, want []string) {
+	t.Helper()
+	var got []string
+	for _, e := range s.storeEvents(t, project, from) {
+		if strings.HasPrefix(e.Name, "lock_") {
+			got = append(got, summaries([]wireEvent{e})[0])
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("store logged the lock changes\n%q\nwant\n%q", got, want)
+	}
+}
+
+// afterChanges are the lock changes of the four after*.jpg rounds.
+func afterChanges() []string {
+	var out []string
+	for i := range 4 {
+		f := "after" + strconv.Itoa(i) + ".jpg"
+		out = append(out, "lock_acquired "+f+" u2 ", "lock_released "+f+" u2 unlocked")
+	}
+	return out
+}
+
 func lastID(t *testing.T, s *server, project string) uint64 {
 	t.Helper()
 	n, err := strconv.ParseUint(s.status(project).LastEventID, 10, 64)
@@ -168,6 +195,7 @@ func TestOutageRedisHangs(t *testing.T) {
 		s.post("/unlock", map[string]any{"project_id": project, "file": f, "user_id": "u2"}).ok(t, nil)
 	}
 	last := lastID(t, b, project)
+	lockChanges(t, a, project, from, append([]string{"lock_acquired before.jpg u1 ", "lock_released before.jpg u1 unlocked"}, afterChanges()...))
 	for _, s := range subs {
 		sameAsStore(t, s.name, s.log, a, project, from, last)
 		select {
@@ -262,6 +290,7 @@ func TestOutageRedisRestartsEmpty(t *testing.T) {
 		s.post("/unlock", map[string]any{"project_id": project, "file": f, "user_id": "u2"}).ok(t, nil)
 	}
 	last := lastID(t, a, project)
+	lockChanges(t, a, project, mark, append([]string{"lock_acquired held.jpg holder "}, afterChanges()...))
 	sameAsStore(t, "resumed sse", c.log, a, project, mark, last)
 	if got := a.status(project).Users; !slices.Contains(got, "holder") {
 		t.Fatalf("users %v after the rejoin", got)

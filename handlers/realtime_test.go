@@ -277,6 +277,12 @@ func TestPubSubKilledLosesNothing(t *testing.T) {
 		a.post("/unlock", map[string]any{"project_id": project, "file": f, "user_id": "u1"}).ok(t, nil)
 	}
 	last, _ := strconv.ParseUint(a.status(project).LastEventID, 10, 64)
+	var want []string
+	for i := range n {
+		f := "f" + strconv.Itoa(i)
+		want = append(want, "lock_acquired "+f+" u1 ", "lock_released "+f+" u1 unlocked")
+	}
+	lockChanges(t, a, project, 0, want)
 	for name, l := range map[string]*eventLog{"sse": sse.log, "ws": ws.log} {
 		l.waitEventID(t, strconv.FormatUint(last, 10))
 		evs := l.all()
