@@ -20,7 +20,7 @@ const docTemplate = `{
     "paths": {
         "/claim": {
             "post": {
-                "description": "Tries files in the order given and takes the first one that is free or already the user's, in one\natomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the\nuser held on another file of the project is given up (returned as \"released\", reason switched, its\nlock_released right before the new lock_acquired). When every listed file is held by another user:\n409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as\nthe longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.",
+                "description": "Tries files in the order given and takes the first one that is free or already the user's, in one\natomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the\nuser held on another file of the project is given up (returned as \"released\", reason switched, its\nlock_released right before the new lock_acquired). When every listed file is held by another user:\n409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body is limited by\nlimits.max_body_bytes (16 KiB) as on every route: raise it for lists of many long names.",
                 "consumes": [
                     "application/json"
                 ],

@@ -894,13 +894,27 @@ test("§3 /claim: list order, renew, switch (released, events in order), none_fr
       if (files !== undefined) body.files = files;
       assertError(await postJSON(srv.baseUrl, "/claim", body), 400, "invalid_request", "files");
     }
-    // 1000 names fit, even when the body is larger than limits.max_body_bytes.
-    const names = Array.from({ length: 1000 }, (_, i) => `images/batch-2026-11/${String(i).padStart(4, "0")}.jpg`);
-    assert.ok(JSON.stringify(names).length > 16 << 10);
-    const thousand = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u5", files: names });
+    // 1000 short names fit in 16 KiB.
+    const short = Array.from({ length: 1000 }, (_, i) => `f${i}`);
+    const thousand = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u5", files: short });
     assert.equal(thousand.status, 200, thousand.text);
-    assert.equal(thousand.body.lock.file, names[0]);
+    assert.equal(thousand.body.lock.file, short[0]);
   } finally { sse.close(); }
+});
+
+test("§2 /claim bodies are bounded by limits.max_body_bytes like every other: 413, or a larger limit", async () => {
+  const names = Array.from({ length: 1000 }, (_, i) => `images/batch-2026-11/${String(i).padStart(4, "0")}.jpg`);
+  const body = (p) => ({ project_id: p, user_id: "u1", files: names });
+  assert.ok(JSON.stringify(body("x")).length > 16 << 10);
+  const p = project("claimbig");
+  assertError(await postJSON(srv.baseUrl, "/claim", body(p)), 413, "payload_too_large");
+  assert.deepEqual((await getStatus(srv.baseUrl, p)).locks, [], "a refused claim takes nothing");
+  const s = await startServer({ env: { FILELOCK_LIMITS_MAX_BODY_BYTES: String(64 << 10) } });
+  try {
+    const r = await postJSON(s.baseUrl, "/claim", body(p));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.lock.file, names[0]);
+  } finally { await s.stop(); }
 });
 
 test("§3 /claim: 24 users claiming from one list at once never share a file", async () => {

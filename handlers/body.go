@@ -36,14 +36,6 @@ func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 	return DecodeParams(body, dst)
 }
 
-// claimBodyBytes is the body limit of POST /claim: limits.max_body_bytes,
-// or room for the longest valid list (MaxClaimFiles names of
-// filelock.MaxFileLen bytes, quoted, beside the other fields) when that is
-// more, so that every list SPEC §3 allows fits.
-func (s *Server) claimBodyBytes() int64 {
-	return max(s.cfg.MaxBodyBytes, MaxClaimFiles*(filelock.MaxFileLen+3)+4<<10)
-}
-
 func tooLarge(limit int64) error {
 	return filelock.Errorf(filelock.ETooLarge, "request body exceeds %d bytes", limit)
 }

@@ -116,8 +116,8 @@ func (s *Server) postHeartbeat(c *gin.Context) {
 //	@Description	atomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the
 //	@Description	user held on another file of the project is given up (returned as "released", reason switched, its
 //	@Description	lock_released right before the new lock_acquired). When every listed file is held by another user:
-//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as
-//	@Description	the longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.
+//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body is limited by
+//	@Description	limits.max_body_bytes (16 KiB) as on every route: raise it for lists of many long names.
 //	@Tags			locks
 //	@Accept			json
 //	@Produce		json
@@ -131,7 +131,7 @@ func (s *Server) postHeartbeat(c *gin.Context) {
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/claim [post]
-func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.claimBodyBytes(), s.cmdClaim) }
+func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyBytes, s.cmdClaim) }
 
 // getLock serves GET /locks/{project_id}/{file}.
 //
