@@ -351,7 +351,7 @@ const docTemplate = `{
         },
         "/locks/{project_id}/{file}": {
             "get": {
-                "description": "The file is the rest of the path, slashes included; percent-encode what a path cannot hold\n(encodeURIComponent of the whole name is always right). Without query: the lock, or 404 not_locked.\nWith token (the check before a save): 200 only when the file is locked with exactly that token,\nand, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);\nanother token is 409 stale_token; both carry the current lock. A lock past its expires_at counts\nas not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):\nthe query's token is the fencing token.",
+                "description": "The file is the rest of the path, slashes included; percent-encode what a path cannot hold\n(encodeURIComponent of the whole name is always right). Without query: the lock, or 404 not_locked.\nWith token (the check before a save): 200 only when the file is locked with exactly that token,\nand, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);\nanother token is 409 stale_token; both carry the current lock. A lock past its expires_at counts\nas not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):\nthe query's token is the fencing token; a user_id other than the token's sub is 403 user_mismatch.",
                 "produces": [
                     "application/json"
                 ],
@@ -407,7 +407,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "not_owner (user_id does not hold the lock; lock is the current one) or forbidden",
+                        "description": "not_owner (user_id does not hold the lock; lock is the current one), forbidden or user_mismatch",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }

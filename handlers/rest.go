@@ -142,7 +142,7 @@ func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyByt
 //	@Description	and, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);
 //	@Description	another token is 409 stale_token; both carry the current lock. A lock past its expires_at counts
 //	@Description	as not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):
-//	@Description	the query's token is the fencing token.
+//	@Description	the query's token is the fencing token; a user_id other than the token's sub is 403 user_mismatch.
 //	@Tags			locks
 //	@Produce		json
 //	@Param			project_id	path		string	true	"project id: 1-128 characters of A-Z a-z 0-9 . _ -"
@@ -152,7 +152,7 @@ func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyByt
 //	@Success		200			{object}	LockInfo
 //	@Failure		400			{object}	ErrorBody	"invalid_request (field project_id, file, token or user_id)"
 //	@Failure		401			{object}	ErrorBody	"unauthorized (auth.mode jwt, or a wrong X-API-Key)"
-//	@Failure		403			{object}	ErrorBody	"not_owner (user_id does not hold the lock; lock is the current one) or forbidden"
+//	@Failure		403			{object}	ErrorBody	"not_owner (user_id does not hold the lock; lock is the current one), forbidden or user_mismatch"
 //	@Failure		404			{object}	ErrorBody	"not_locked: nobody holds the file (field file)"
 //	@Failure		409			{object}	ErrorBody	"stale_token: the lock has another token (field token; lock is the current one)"
 //	@Failure		503			{object}	ErrorBody	"store_unavailable"
