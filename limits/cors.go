@@ -88,8 +88,8 @@ const (
 // every route. A request without an Origin header (a backend, curl) goes
 // on untouched. One whose Origin passes CheckOrigin gets
 // Access-Control-Allow-Origin set to that origin and
-// Access-Control-Expose-Headers (and Vary: Origin on every response); a preflight (OPTIONS with Access-Control-Request-Method) is
-// answered here, 204 with the allowed methods and headers. Any other
+// Access-Control-Expose-Headers (and Vary: Origin on every response); a
+// preflight (OPTIONS with Access-Control-Request-Method) is answered here, 204 with the allowed methods and headers. Any other
 // origin is refused, 403 forbidden, whatever the method (a text/plain POST
 // that a browser sends without preflight included), before any handler
 // runs. Only when "*" is listed does a request whose Origin cannot be
