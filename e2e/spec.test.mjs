@@ -1065,6 +1065,9 @@ test("§6 jwt mode: GET /locks takes the JWT from Authorization; ?token= is the 
     const l = (await postJSON(s.baseUrl, "/lock", { project_id: p, file: "a.jpg" }, bearer)).body.lock;
     assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`), bearer)).status, 200);
     assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`)), 401, "unauthorized");
+    // sub is the user: user_id may name only u1.
+    assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}&user_id=u1`), bearer)).status, 200);
+    assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}&user_id=u2`), bearer), 403, "user_mismatch", "user_id");
     const elsewhere = { Authorization: `Bearer ${mintJWT(secret, { sub: "u1", projects: ["other"], exp })}` };
     assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg"), elsewhere), 403, "forbidden");
   } finally { await s.stop(); }
