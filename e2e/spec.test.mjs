@@ -1099,7 +1099,7 @@ test("§6 cors.allowed_origins: a foreign Origin is 403 forbidden on every route
     const text = { "Content-Type": "text/plain" };
     for (const [method, path, b] of [["POST", "/lock", body], ["POST", "/claim", JSON.stringify({ project_id: p, files: ["a.jpg"], user_id: "m" })],
       ["POST", "/unlock", body], ["POST", "/heartbeat", body], ["GET", `/status/${p}`], ["GET", lockPath(p, "a.jpg")],
-      ["GET", `/events/${p}`], ["GET", "/healthz"]]) {
+      ["GET", `/events/${p}`], ["GET", "/healthz"], ["GET", "/ws"], ["GET", "/socket.io/?EIO=4&transport=polling"], ["GET", "/nowhere"]]) {
       const r = await rawRequest(s.baseUrl, method, path, { ...text, Origin: "https://evil.example.com" }, b);
       assertError(r, 403, "forbidden");
       assert.equal(r.headers["access-control-allow-origin"], undefined);
@@ -1110,6 +1110,7 @@ test("§6 cors.allowed_origins: a foreign Origin is 403 forbidden on every route
     const ok = await rawRequest(s.baseUrl, "POST", "/lock", { ...text, Origin: good }, body);
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.headers["access-control-allow-origin"], good);
+    assert.match(ok.headers["access-control-expose-headers"] ?? "", /Retry-After/i, "a page can read Retry-After");
     const backend = await rawRequest(s.baseUrl, "POST", "/unlock", text, body);
     assert.equal(backend.status, 200, `no Origin: ${backend.text}`);
     const sio = await openSIO(s.baseUrl, { transports: ["websocket"], extraHeaders: { Origin: "https://evil.example.com" } }).then(
