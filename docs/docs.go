@@ -20,7 +20,7 @@ const docTemplate = `{
     "paths": {
         "/claim": {
             "post": {
-                "description": "Tries files in the order given and takes the first one that is free or already the user's, in one\natomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the\nuser held on another file of the project is given up (returned as \"released\", reason switched, its\nlock_released right before the new lock_acquired). When every listed file is held by another user:\n409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as\nthe longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.",
+                "description": "Tries files in the order given and takes the first one that is free or already the user's, in one\natomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the\nuser held on another file of the project is given up (returned as \"released\", reason switched, its\nlock_released right before the new lock_acquired). When every listed file is held by another user:\n409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body is limited by\nlimits.max_body_bytes (16 KiB) as on every route: raise it for lists of many long names.",
                 "consumes": [
                     "application/json"
                 ],
@@ -351,7 +351,7 @@ const docTemplate = `{
         },
         "/locks/{project_id}/{file}": {
             "get": {
-                "description": "The file is the rest of the path, slashes included; percent-encode what a path cannot hold\n(encodeURIComponent of the whole name is always right). Without query: the lock, or 404 not_locked.\nWith token (the check before a save): 200 only when the file is locked with exactly that token,\nand, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);\nanother token is 409 stale_token; both carry the current lock. A lock past its expires_at counts\nas not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):\nthe query's token is the fencing token.",
+                "description": "The file is the rest of the path, slashes included; percent-encode what a path cannot hold\n(encodeURIComponent of the whole name is always right). Without query: the lock, or 404 not_locked.\nWith token (the check before a save): 200 only when the file is locked with exactly that token,\nand, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);\nanother token is 409 stale_token; both carry the current lock. A lock past its expires_at counts\nas not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):\nthe query's token is the fencing token; a user_id other than the token's sub is 403 user_mismatch.",
                 "produces": [
                     "application/json"
                 ],
@@ -407,7 +407,7 @@ const docTemplate = `{
                         }
                     },
                     "403": {
-                        "description": "not_owner (user_id does not hold the lock; lock is the current one) or forbidden",
+                        "description": "not_owner (user_id does not hold the lock; lock is the current one), forbidden or user_mismatch",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }

@@ -894,13 +894,27 @@ test("§3 /claim: list order, renew, switch (released, events in order), none_fr
       if (files !== undefined) body.files = files;
       assertError(await postJSON(srv.baseUrl, "/claim", body), 400, "invalid_request", "files");
     }
-    // 1000 names fit, even when the body is larger than limits.max_body_bytes.
-    const names = Array.from({ length: 1000 }, (_, i) => `images/batch-2026-11/${String(i).padStart(4, "0")}.jpg`);
-    assert.ok(JSON.stringify(names).length > 16 << 10);
-    const thousand = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u5", files: names });
+    // 1000 short names fit in 16 KiB.
+    const short = Array.from({ length: 1000 }, (_, i) => `f${i}`);
+    const thousand = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u5", files: short });
     assert.equal(thousand.status, 200, thousand.text);
-    assert.equal(thousand.body.lock.file, names[0]);
+    assert.equal(thousand.body.lock.file, short[0]);
   } finally { sse.close(); }
+});
+
+test("§2 /claim bodies are bounded by limits.max_body_bytes like every other: 413, or a larger limit", async () => {
+  const names = Array.from({ length: 1000 }, (_, i) => `images/batch-2026-11/${String(i).padStart(4, "0")}.jpg`);
+  const body = (p) => ({ project_id: p, user_id: "u1", files: names });
+  assert.ok(JSON.stringify(body("x")).length > 16 << 10);
+  const p = project("claimbig");
+  assertError(await postJSON(srv.baseUrl, "/claim", body(p)), 413, "payload_too_large");
+  assert.deepEqual((await getStatus(srv.baseUrl, p)).locks, [], "a refused claim takes nothing");
+  const s = await startServer({ env: { FILELOCK_LIMITS_MAX_BODY_BYTES: String(64 << 10) } });
+  try {
+    const r = await postJSON(s.baseUrl, "/claim", body(p));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.lock.file, names[0]);
+  } finally { await s.stop(); }
 });
 
 test("§3 /claim: 24 users claiming from one list at once never share a file", async () => {
@@ -1051,6 +1065,9 @@ test("§6 jwt mode: GET /locks takes the JWT from Authorization; ?token= is the 
     const l = (await postJSON(s.baseUrl, "/lock", { project_id: p, file: "a.jpg" }, bearer)).body.lock;
     assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`), bearer)).status, 200);
     assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`)), 401, "unauthorized");
+    // sub is the user: user_id may name only u1.
+    assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}&user_id=u1`), bearer)).status, 200);
+    assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}&user_id=u2`), bearer), 403, "user_mismatch", "user_id");
     const elsewhere = { Authorization: `Bearer ${mintJWT(secret, { sub: "u1", projects: ["other"], exp })}` };
     assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg"), elsewhere), 403, "forbidden");
   } finally { await s.stop(); }
@@ -1082,7 +1099,7 @@ test("§6 cors.allowed_origins: a foreign Origin is 403 forbidden on every route
     const text = { "Content-Type": "text/plain" };
     for (const [method, path, b] of [["POST", "/lock", body], ["POST", "/claim", JSON.stringify({ project_id: p, files: ["a.jpg"], user_id: "m" })],
       ["POST", "/unlock", body], ["POST", "/heartbeat", body], ["GET", `/status/${p}`], ["GET", lockPath(p, "a.jpg")],
-      ["GET", `/events/${p}`], ["GET", "/healthz"]]) {
+      ["GET", `/events/${p}`], ["GET", "/healthz"], ["GET", "/ws"], ["GET", "/socket.io/?EIO=4&transport=polling"], ["GET", "/nowhere"]]) {
       const r = await rawRequest(s.baseUrl, method, path, { ...text, Origin: "https://evil.example.com" }, b);
       assertError(r, 403, "forbidden");
       assert.equal(r.headers["access-control-allow-origin"], undefined);
@@ -1093,6 +1110,7 @@ test("§6 cors.allowed_origins: a foreign Origin is 403 forbidden on every route
     const ok = await rawRequest(s.baseUrl, "POST", "/lock", { ...text, Origin: good }, body);
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.headers["access-control-allow-origin"], good);
+    assert.match(ok.headers["access-control-expose-headers"] ?? "", /Retry-After/i, "a page can read Retry-After");
     const backend = await rawRequest(s.baseUrl, "POST", "/unlock", text, body);
     assert.equal(backend.status, 200, `no Origin: ${backend.text}`);
     const sio = await openSIO(s.baseUrl, { transports: ["websocket"], extraHeaders: { Origin: "https://evil.example.com" } }).then(

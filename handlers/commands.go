@@ -285,7 +285,9 @@ func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParam
 // as gone); with UserID, not_owner when another user holds it; with Token,
 // stale_token when the lock carries another one. Both refusals carry the
 // lock. It is a read: it needs the project (as status does), not a user,
-// and does not count toward a rate.
+// and does not count toward a rate; but in jwt mode a UserID other than
+// the token's sub is user_mismatch, as everywhere (an API key may name
+// any user).
 func (s *Server) cmdGetLock(ctx context.Context, who auth.Identity, p LockQuery) (LockInfo, error) {
 	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
 		return LockInfo{}, err
@@ -297,6 +299,11 @@ func (s *Server) cmdGetLock(ctx context.Context, who auth.Identity, p LockQuery)
 	}
 	if err := who.CheckProject(p.ProjectID); err != nil {
 		return LockInfo{}, err
+	}
+	if p.UserID != nil {
+		if err := who.CheckUser("user_id", *p.UserID); err != nil {
+			return LockInfo{}, err
+		}
 	}
 	st, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Status, error) {
 		return s.cfg.Store.Status(ctx, p.ProjectID)

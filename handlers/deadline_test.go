@@ -2,11 +2,13 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"filelock"
 	"filelock/handlers"
+	"filelock/store"
 )
 
 const readTimeout = 400 * time.Millisecond
@@ -137,4 +140,68 @@ func TestReadTimeout(t *testing.T) {
 	replyOK(t, "ws lock after the read timeout", ws.call("lock", map[string]any{"project_id": "stream-p", "file": "w.jpg"}))
 	replyOK(t, "sio lock after the read timeout", sio.call("lock", map[string]any{"project_id": "stream-p", "file": "x.jpg"}))
 	sse.log.waitFor(t, "lock_acquired x.jpg", func(e wireEvent) bool { return e.Name == "lock_acquired" && e.str("file") == "x.jpg" })
+}
+
+// slowStore answers Status and Acquire only after d (or its context's end).
+type slowStore struct {
+	store.Store
+	d time.Duration
+}
+
+func (s slowStore) pause(ctx context.Context) error {
+	select {
+	case <-time.After(s.d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowStore) Status(ctx context.Context, p string) (filelock.Status, error) {
+	if err := s.pause(ctx); err != nil {
+		return filelock.Status{}, err
+	}
+	return s.Store.Status(ctx, p)
+}
+
+func (s slowStore) Acquire(ctx context.Context, r store.AcquireRequest) (store.AcquireResult, error) {
+	if err := s.pause(ctx); err != nil {
+		return store.AcquireResult{}, err
+	}
+	return s.Store.Acquire(ctx, r)
+}
+
+// TestReadTimeoutBoundsReadingOnly: http.read_timeout bounds the reading
+// of a request, not its handling: a request that arrived in time is
+// answered even when the store takes longer than the read timeout (within
+// the store timeout), and so are the requests after it on the same
+// keep-alive connection.
+func TestReadTimeoutBoundsReadingOnly(t *testing.T) {
+	const slow = 3 * readTimeout / 2
+	s := startServer(t, handlers.Config{Store: slowStore{memoryStore(t), slow}, ReadTimeout: readTimeout, StoreTimeout: 5 * time.Second})
+	conns := 0
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			conns++
+		}
+	}}
+	for i, c := range []struct{ method, path, body string }{
+		{http.MethodGet, "/status/p", ""},
+		{http.MethodPost, "/lock", `{"project_id":"p","file":"a.jpg","user_id":"u1"}`},
+		{http.MethodGet, "/status/p", ""},
+		{http.MethodPost, "/lock", `{"project_id":"p","file":"a.jpg","user_id":"u1"}`},
+	} {
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), c.method, s.url+c.path, strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		res := s.send(req)
+		if res.status != http.StatusOK {
+			t.Fatalf("request %d, %s %s, after %v: %d %s", i, c.method, c.path, time.Since(start), res.status, res.body)
+		}
+	}
+	if conns != 1 {
+		t.Errorf("%d connections, want 1 kept alive", conns)
+	}
 }

@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/gin-gonic/gin"
 
@@ -95,4 +97,30 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(status, body)
+}
+
+// recovery answers a request whose handler panicked (a panic no store call
+// caught) with 500 internal in the error shape, unless the response has
+// begun, and logs the panic with its stack and the request's context (its
+// request id), but neither the request's headers nor its query, which may
+// hold an API key or a token. A panic with http.ErrAbortHandler is let
+// through: it asks the http.Server to drop the connection.
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+			panic(p)
+		}
+		s.log.ErrorContext(c.Request.Context(), "handler panicked", "method", c.Request.Method,
+			"path", c.Request.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		s.writeError(c, filelock.Errorf(filelock.EInternal, "internal error"))
+	}()
+	c.Next()
 }

@@ -179,3 +179,33 @@ func TestGetLockTwoInstances(t *testing.T) {
 		t.Fatalf("stale check on a: %+v (new lock %+v)", e, next)
 	}
 }
+
+// TestGetLockJWTUserMismatch: in auth.mode jwt the token's sub is the
+// user (SPEC §6): the fencing check's user_id may name only that user;
+// another is 403 user_mismatch (field user_id, no lock), whoever holds the
+// file. An API key may name any user.
+func TestGetLockJWTUserMismatch(t *testing.T) {
+	s := jwtServer(t, time.Second, withAPIKeys(t, "jwt"))
+	alice := token(t, "alice", []string{"p1"}, false, time.Hour)
+	bob := token(t, "bob", []string{"p1"}, true, time.Hour)
+	var lr lockReply
+	s.callAs(alice, http.MethodPost, "/lock", `{"project_id":"p1","file":"a.jpg"}`).ok(t, &lr)
+	tok := lr.Lock.Token
+	s.callAs(alice, http.MethodGet, fmt.Sprintf("/locks/p1/a.jpg?token=%d&user_id=alice", tok), "").ok(t, nil)
+	s.callAs(bob, http.MethodGet, fmt.Sprintf("/locks/p1/a.jpg?token=%d", tok), "").ok(t, nil)
+	for _, c := range []struct{ tok, q string }{
+		{alice, fmt.Sprintf("token=%d&user_id=bob", tok)},
+		{alice, "user_id=bob"},
+		{bob, fmt.Sprintf("token=%d&user_id=alice", tok)}, // admin allows force, not another user
+		{bob, "user_id=alice"},
+	} {
+		e := s.callAs(c.tok, http.MethodGet, "/locks/p1/a.jpg?"+c.q, "").fail(t, http.StatusForbidden, filelock.EUserMismatch)
+		if e.Error.Field != "user_id" || e.Lock != nil {
+			t.Errorf("?%s: %+v", c.q, e)
+		}
+	}
+	// Not locked: still user_mismatch, not not_locked.
+	s.callAs(alice, http.MethodGet, "/locks/p1/b.jpg?user_id=bob", "").fail(t, http.StatusForbidden, filelock.EUserMismatch)
+	s.callKey(apiKey, "", http.MethodGet, fmt.Sprintf("/locks/p1/a.jpg?token=%d&user_id=alice", tok), "").ok(t, nil)
+	s.callKey(apiKey, "", http.MethodGet, "/locks/p1/a.jpg?user_id=bob", "").fail(t, http.StatusForbidden, filelock.ENotOwner)
+}

@@ -116,8 +116,8 @@ func (s *Server) postHeartbeat(c *gin.Context) {
 //	@Description	atomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the
 //	@Description	user held on another file of the project is given up (returned as "released", reason switched, its
 //	@Description	lock_released right before the new lock_acquired). When every listed file is held by another user:
-//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as
-//	@Description	the longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.
+//	@Description	409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body is limited by
+//	@Description	limits.max_body_bytes (16 KiB) as on every route: raise it for lists of many long names.
 //	@Tags			locks
 //	@Accept			json
 //	@Produce		json
@@ -131,7 +131,7 @@ func (s *Server) postHeartbeat(c *gin.Context) {
 //	@Failure		429		{object}	ErrorBody	"rate_limited"
 //	@Failure		503		{object}	ErrorBody	"store_unavailable"
 //	@Router			/claim [post]
-func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.claimBodyBytes(), s.cmdClaim) }
+func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.cfg.MaxBodyBytes, s.cmdClaim) }
 
 // getLock serves GET /locks/{project_id}/{file}.
 //
@@ -142,7 +142,7 @@ func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.claimBodyBytes
 //	@Description	and, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);
 //	@Description	another token is 409 stale_token; both carry the current lock. A lock past its expires_at counts
 //	@Description	as not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):
-//	@Description	the query's token is the fencing token.
+//	@Description	the query's token is the fencing token; a user_id other than the token's sub is 403 user_mismatch.
 //	@Tags			locks
 //	@Produce		json
 //	@Param			project_id	path		string	true	"project id: 1-128 characters of A-Z a-z 0-9 . _ -"
@@ -152,7 +152,7 @@ func (s *Server) postClaim(c *gin.Context) { serveCommand(s, c, s.claimBodyBytes
 //	@Success		200			{object}	LockInfo
 //	@Failure		400			{object}	ErrorBody	"invalid_request (field project_id, file, token or user_id)"
 //	@Failure		401			{object}	ErrorBody	"unauthorized (auth.mode jwt, or a wrong X-API-Key)"
-//	@Failure		403			{object}	ErrorBody	"not_owner (user_id does not hold the lock; lock is the current one) or forbidden"
+//	@Failure		403			{object}	ErrorBody	"not_owner (user_id does not hold the lock; lock is the current one), forbidden or user_mismatch"
 //	@Failure		404			{object}	ErrorBody	"not_locked: nobody holds the file (field file)"
 //	@Failure		409			{object}	ErrorBody	"stale_token: the lock has another token (field token; lock is the current one)"
 //	@Failure		503			{object}	ErrorBody	"store_unavailable"

@@ -91,7 +91,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
 		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
-	s.engine.Use(s.requestLog(), gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
+	s.engine.Use(s.requestLog(), s.recovery, s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)

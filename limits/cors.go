@@ -73,20 +73,23 @@ func sameOrigin(origin, host string) bool {
 	return false
 }
 
-// CORS headers of a preflight answer.
+// CORS headers of a preflight answer, and the response headers a page may
+// read beside the CORS-safelisted ones (Retry-After of a 429, the request
+// id).
 const (
 	corsMethods = "GET, POST, OPTIONS"
-	corsHeaders = "Authorization, Content-Type, Last-Event-ID, X-API-Key, X-Requested-With"
+	corsHeaders = "Authorization, Content-Type, Last-Event-ID, X-API-Key, X-Request-ID, X-Requested-With"
 	corsMaxAge  = "600"
+	corsExposed = "Retry-After, X-Request-ID"
 )
 
 // CORS is a Gin middleware (use it with engine.Use, so it also sees
 // requests no route matches) that enforces the origin rule of SPEC §6 on
 // every route. A request without an Origin header (a backend, curl) goes
 // on untouched. One whose Origin passes CheckOrigin gets
-// Access-Control-Allow-Origin set to that origin (and Vary: Origin on every
-// response); a preflight (OPTIONS with Access-Control-Request-Method) is
-// answered here, 204 with the allowed methods and headers. Any other
+// Access-Control-Allow-Origin set to that origin and
+// Access-Control-Expose-Headers (and Vary: Origin on every response); a
+// preflight (OPTIONS with Access-Control-Request-Method) is answered here, 204 with the allowed methods and headers. Any other
 // origin is refused, 403 forbidden, whatever the method (a text/plain POST
 // that a browser sends without preflight included), before any handler
 // runs. Only when "*" is listed does a request whose Origin cannot be
@@ -112,6 +115,7 @@ func CORS(cfg CORSConfig) gin.HandlerFunc {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", corsExposed)
 		if preflight {
 			h.Set("Access-Control-Allow-Methods", corsMethods)
 			h.Set("Access-Control-Allow-Headers", corsHeaders)

@@ -210,3 +210,27 @@ func TestCheckOriginWebSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSExposedHeaders: a page of an allowed origin can read the
+// response headers a client needs (Retry-After of a 429, the request id),
+// and send its own request id.
+func TestCORSExposedHeaders(t *testing.T) {
+	const good = "https://label.example.com"
+	srv := corsServer(t, CORSConfig{AllowedOrigins: []string{good}})
+	resp, _ := do(t, "POST", srv.URL+"/lock", map[string]string{"Origin": good})
+	exposed := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers"))
+	for _, h := range []string{"retry-after", "x-request-id"} {
+		if !strings.Contains(exposed, h) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, h)
+		}
+	}
+	resp, _ = do(t, "OPTIONS", srv.URL+"/lock", map[string]string{
+		"Origin": good, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-request-id"})
+	if !strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "x-request-id") {
+		t.Errorf("preflight does not allow X-Request-ID: %v", resp.Header)
+	}
+	resp, _ = do(t, "POST", srv.URL+"/lock", nil)
+	if resp.Header.Get("Access-Control-Expose-Headers") != "" {
+		t.Errorf("a request without Origin got CORS headers: %v", resp.Header)
+	}
+}
