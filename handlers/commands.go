@@ -311,9 +311,13 @@ func (s *Server) cmdGetLock(ctx context.Context, who auth.Identity, p LockQuery)
 	if err != nil {
 		return LockInfo{}, err
 	}
+	now := st.ServerTime // expiry is judged by the store's clock
+	if now.IsZero() {
+		now = time.Now()
+	}
 	i := slices.IndexFunc(st.Locks, func(l filelock.Lock) bool { return l.File == p.File })
-	if i < 0 || !time.Now().Before(st.Locks[i].ExpiresAt) {
-		return LockInfo{}, &filelock.Error{Code: filelock.ENotLocked, Field: "file", Message: p.File + " is not locked"}
+	if i < 0 || !now.Before(st.Locks[i].ExpiresAt) {
+		return LockInfo{}, store.ErrNotLocked(p.File)
 	}
 	l := st.Locks[i]
 	switch {
