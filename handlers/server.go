@@ -61,6 +61,7 @@ type Server struct {
 	conns    *limits.ConnLimiter
 	metrics  serverMetrics
 	rt       *realtime // hub, presence, sockets (realtime.go)
+	calls    *workers  // the goroutines store calls run on (storeCall)
 }
 
 // New builds the handler with every route mounted.
@@ -90,7 +91,7 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
-		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
+		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers()}
 	s.engine.Use(s.requestLog(), s.recovery, s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
@@ -106,13 +107,21 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
-// Close stops the server's background work (live streams, sockets).
-func (s *Server) Close() error { return s.closeRealtime() }
+// Close stops the server's background work (live streams, sockets, the
+// idle goroutines of store calls).
+func (s *Server) Close() error {
+	err := s.closeRealtime()
+	s.calls.close()
+	return err
+}
 
 // RequestIDHeader names the request id header: taken from the request
 // when it holds a usable id (1–128 visible ASCII characters), else made,
 // and always echoed in the response.
 const RequestIDHeader = "X-Request-ID"
+
+// requestIDKey is RequestIDHeader as http.Header keys it.
+var requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
 
 // quietRoutes are logged at debug level: probes and scrapes come every
 // few seconds (as do Socket.IO long-polling requests, also at debug).
