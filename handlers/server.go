@@ -135,23 +135,29 @@ var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics":
 func (s *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		id := c.GetHeader(RequestIDHeader)
+		var id string
+		if v := c.Request.Header[requestIDKey]; len(v) > 0 {
+			id = v[0]
+		}
 		if !usableRequestID(id) {
 			id = logging.NewRequestID()
 		}
-		c.Header(RequestIDHeader, id)
+		c.Writer.Header()[requestIDKey] = []string{id}
 		ctx := logging.WithRequestID(c.Request.Context(), id)
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 		status := c.Writer.Status()
+		route := c.FullPath()
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:
 			level = slog.LevelWarn
-		case quietRoutes[c.FullPath()], c.FullPath() == "/socket.io/*any" && c.Query("transport") == "polling":
+		case quietRoutes[route], route == "/socket.io/*any" && c.Query("transport") == "polling":
 			level = slog.LevelDebug
 		}
-		route := c.FullPath()
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
 		if route == "" {
 			route = "unmatched"
 		}
