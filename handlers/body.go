@@ -95,6 +95,9 @@ func DecodeParams(data []byte, dst any) error {
 	if !utf8.Valid(data) {
 		return filelock.FieldError(badUTF8Field(data), "the request body must be UTF-8")
 	}
+	if fp, ok := dst.(flatParams); ok && decodeFlat(data, fp) {
+		return nil
+	}
 	if !plainMembers(data, fieldNamesOf(dst)) {
 		var err error
 		if data, err = withoutFolded(data, dst); err != nil {

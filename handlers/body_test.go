@@ -74,6 +74,9 @@ var decodeSeeds = []string{
 	`{"x":tru,"file":"a"}`, `{"x":-,"file":"a"}`, `{"a":1}{"b":2}`, `{"file":"a\u2028"}`,
 	"{\"file\":\"\xff\"}", `{"project_id":"p","project_id":"q"}`, `{"PROJECT_ID":"q","project_id":"p"}`,
 	`{"files":null}`, `{"files":[1]}`, `{"x":[[[[]]]],"file":"a"}`, `{"x":]}`, `{"file":"a"]`,
+	`{"ttl_seconds":5,"ttl_seconds":null}`, `{"token":5,"token":6}`, `{"token":-0}`, `{"token":1e2}`,
+	`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"file":"17th"}`,
+	"{\"file\":\"a\"}\n\t ", `{"file":"a"}}`, `{,}`, `{"file":"a",,"user_id":"u"}`, `{"file" "a"}`,
 }
 
 func TestDecodeParamsShortcut(t *testing.T) {
@@ -86,7 +89,9 @@ func TestDecodeParamsShortcut(t *testing.T) {
 	names := []string{`"project_id"`, `"file"`, `"user_id"`, `"files"`, `"token"`, `"force"`, `"ttl_seconds"`,
 		`"File"`, `"USER_ID"`, `"Project_Id"`, `"fil\u0065"`, `"x"`, `"ſile"`, `"release_previous"`, `""`}
 	values := []string{`"p"`, `"a.jpg"`, `7`, `-1.5e3`, `true`, `null`, `["a","b"]`, `[]`, `{"file":"n"}`,
-		`"\"}"`, `{"a":[{"b":"]"}]}`, `"\u00e9"`, `tru`, `[1,`}
+		`"\"}"`, `{"a":[{"b":"]"}]}`, `"\u00e9"`, `tru`, `[1,`, `false`, `0`, `-0`, `01`, `1.`, `.5`, `-`, `1e999`,
+		`1e3`, `1E+2`, `2.5e-3`, `9223372036854775807`, `9223372036854775808`, `truex`, `nul`, `nullx`, `"tab\there"`,
+		`"é漢"`, `"a\nb"`, `1x`, `"<&>"`, "\"ctl\x01\"", `""`}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
 		var b strings.Builder
