@@ -45,9 +45,13 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 }
 
 // deliver posts ev to url until a 2xx, backing off between attempts from
-// MinBackoff up to MaxBackoff; false when ctx ended first. The body is
-// built once: every attempt carries the same id and body.
+// MinBackoff up to MaxBackoff; false when ctx ended first (then no new
+// attempt starts). The body is built once: every attempt carries the same
+// id and body.
 func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	body, err := json.Marshal(payload{Type: ev.Type, Timestamp: filelock.FormatTime(time.Now()), Data: ev})
 	if err != nil { // an Event always marshals
 		panic(err)

@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -348,5 +349,66 @@ func TestRedirectRetried(t *testing.T) {
 	defer mu.Unlock()
 	if res.count(webhooks.ResultDelivered) != 0 || redirects < 3 {
 		t.Fatalf("%d redirects, %d delivered: want every 307 retried, none delivered", redirects, res.count(webhooks.ResultDelivered))
+	}
+}
+
+// Shutdown stops a delivery between two events: the attempt under way is
+// let finish and acknowledged, and no later event is posted, however many
+// are waiting.
+func TestShutdownStopsBetweenEvents(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	ids := locker(t, st, "p", 5) // 10 events, waiting before the deliverer starts
+	var mu sync.Mutex
+	var posted []string
+	first, answer := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posted = append(posted, r.Header.Get("webhook-id"))
+		n := len(posted)
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-answer // held until the shutdown has begun
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	opts := testOpts(srv.URL)
+	opts.Timeout = waitFor
+	d, err := webhooks.New(st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case <-first:
+	case <-time.After(waitFor):
+		t.Fatalf("no delivery within %v", waitFor)
+	}
+	cancel()
+	close(answer)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("Run did not return within %v of its context ending", waitFor)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posted) != 1 || posted[0] != ids[0] {
+		t.Fatalf("posted %v after the shutdown began, want only the attempt under way (%s)", posted, ids[0])
+	}
+	pos, err := st.(store.Deliveries).DeliveryPositions(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := "p:"+pos[srv.URL], ids[0]; got != want {
+		t.Fatalf("acknowledged position %s, want %s (the attempt that finished)", got, want)
 	}
 }
