@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,4 +412,51 @@ func TestShutdownStopsBetweenEvents(t *testing.T) {
 	if got, want := "p:"+pos[srv.URL], ids[0]; got != want {
 		t.Fatalf("acknowledged position %s, want %s (the attempt that finished)", got, want)
 	}
+}
+
+// counting is a store that counts the Events and LeaseDelivery calls made
+// through it.
+type counting struct {
+	store.Store
+	store.Deliveries
+	events, leases atomic.Int64
+}
+
+func (c *counting) Events(ctx context.Context, p, after string) ([]filelock.Event, error) {
+	c.events.Add(1)
+	return c.Store.Events(ctx, p, after)
+}
+
+func (c *counting) LeaseDelivery(ctx context.Context, p, owner string, fence int64, ttl time.Duration) (int64, error) {
+	c.leases.Add(1)
+	return c.Deliveries.LeaseDelivery(ctx, p, owner, fence, ttl)
+}
+
+// A standby waiting for a project whose receiver fails reads its backlog
+// again only when the holder acknowledged something: while nothing moves,
+// its looks cost the store a lease attempt and the positions, not the
+// project's whole history every time.
+func TestStandbyDoesNotRereadBacklog(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	r := newReceiver(t)
+	r.mode.Store(mode500)
+	start(t, st, testOpts(r.URL()))
+	ids := locker(t, st, "p", 2)
+	r.waitAttempts(ids[0], 2) // the first deliverer holds the project
+	standby := &counting{Store: st, Deliveries: st.(store.Deliveries)}
+	start(t, standby, testOpts(r.URL()))
+	deadline := time.Now().Add(waitFor)
+	for standby.leases.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby tried the lease %d times within %v, want 4", standby.leases.Load(), waitFor)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the standby's own pace
+	}
+	if n := standby.events.Load(); n > 1 {
+		t.Fatalf("the standby read the history %d times in 4 looks while nothing was acknowledged, want once", n)
+	}
+	r.mode.Store(modeOK)
+	r.waitAcked(ids...)
+	r.checkOrder()
 }

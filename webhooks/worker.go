@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,9 @@ type worker struct {
 	d       *Deliverer
 	project string
 	kickc   chan struct{} // buffered 1: the project appended events
+	// pendingAt are the positions at which pending last found events
+	// waiting (nil: none known); run's alone.
+	pendingAt map[string]string
 }
 
 func (w *worker) kick() {
@@ -72,7 +76,11 @@ func (w *worker) run(ctx context.Context) {
 }
 
 // pending reports whether some URL has events (or lost history) past its
-// acknowledged position; it runs a few at a time across projects.
+// acknowledged position; it runs a few at a time across projects. While
+// the positions stay those at which it last found events waiting, they
+// still are (events are only appended, and a history that moved past a
+// position is pending too): then it reads no events, so that a standby
+// waiting on a stuck project does not read its backlog again and again.
 func (w *worker) pending(ctx context.Context) (bool, error) {
 	select {
 	case w.d.sem <- struct{}{}:
@@ -86,6 +94,10 @@ func (w *worker) pending(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if w.pendingAt != nil && maps.Equal(pos, w.pendingAt) {
+		return true, nil
+	}
+	w.pendingAt = nil
 	checked := map[string]bool{}
 	for _, url := range w.d.opts.URLs {
 		after := positionOf(pos, url)
@@ -95,6 +107,7 @@ func (w *worker) pending(ctx context.Context) (bool, error) {
 		checked[after] = true
 		evs, err := w.d.st.Events(sctx, w.project, after)
 		if errors.Is(err, store.ErrHistoryGone) || (err == nil && len(evs) > 0) {
+			w.pendingAt = pos
 			return true, nil
 		}
 		if err != nil {
