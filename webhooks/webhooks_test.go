@@ -311,11 +311,19 @@ func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
 	st, _ := redisPair(t, srv, storetest.Opts())
 	r := newReceiver(t)
-	start(t, st, testOpts(r.URL()))
+	seen := &counting{Store: st, Deliveries: st.(store.Deliveries)}
+	start(t, seen, testOpts(r.URL()))
 	before := locker(t, st, "p", 2)
 	r.waitAcked(before...)
 	srv.Stop()
-	time.Sleep(time.Second) // let the deliverer find the store down for a while
+	down := seen.failed.Load()
+	deadline := time.Now().Add(waitFor)
+	for seen.failed.Load() < down+2 { // the deliverer found the store down, twice
+		if time.Now().After(deadline) {
+			t.Fatalf("no store call of the deliverer failed within %v of Redis stopping", waitFor)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the deliverer's own pace
+	}
 	srv.Start()
 	after := locker(t, st, "p", 2)
 	r.waitAcked(slices.Concat(before, after)...)
@@ -415,21 +423,37 @@ func TestShutdownStopsBetweenEvents(t *testing.T) {
 }
 
 // counting is a store that counts the Events and LeaseDelivery calls made
-// through it.
+// through it, and which of those and of WebhookProjects failed.
 type counting struct {
 	store.Store
 	store.Deliveries
-	events, leases atomic.Int64
+	events, leases, failed atomic.Int64
+}
+
+func (c *counting) count(err error) {
+	if err != nil {
+		c.failed.Add(1)
+	}
 }
 
 func (c *counting) Events(ctx context.Context, p, after string) ([]filelock.Event, error) {
 	c.events.Add(1)
-	return c.Store.Events(ctx, p, after)
+	evs, err := c.Store.Events(ctx, p, after)
+	c.count(err)
+	return evs, err
 }
 
 func (c *counting) LeaseDelivery(ctx context.Context, p, owner string, fence int64, ttl time.Duration) (int64, error) {
 	c.leases.Add(1)
-	return c.Deliveries.LeaseDelivery(ctx, p, owner, fence, ttl)
+	f, err := c.Deliveries.LeaseDelivery(ctx, p, owner, fence, ttl)
+	c.count(err)
+	return f, err
+}
+
+func (c *counting) WebhookProjects(ctx context.Context) ([]string, error) {
+	ps, err := c.Deliveries.WebhookProjects(ctx)
+	c.count(err)
+	return ps, err
 }
 
 // A standby waiting for a project whose receiver fails reads its backlog
