@@ -46,9 +46,10 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 
 // deliver posts ev to url until a 2xx, backing off between attempts from
 // MinBackoff up to MaxBackoff; false when ctx ended first (then no new
-// attempt starts). The body is built once: every attempt carries the same
-// id and body.
-func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event) bool {
+// attempt starts). An attempt starts only while held says the lease is
+// held for Timeout more. The body is built once: every attempt carries the
+// same id and body.
+func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event, held *heldUntil) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -59,6 +60,9 @@ func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event) 
 	id := MessageID(ev)
 	retry := newBackoff(d.opts.MinBackoff, d.opts.MaxBackoff)
 	for {
+		if !held.wait(ctx, d.opts.Timeout) {
+			return false
+		}
 		result := d.attempt(ctx, url, id, body)
 		if d.opts.OnResult != nil {
 			d.opts.OnResult(result)

@@ -61,7 +61,9 @@ type Options struct {
 	MinBackoff time.Duration
 	// Lease is how long a project's delivery lease lasts without renewal,
 	// so how long a dead instance's projects wait for another instance.
-	// It is renewed every third of it. Default 10 s, at least 2 × Timeout.
+	// It is renewed every third of it, and an attempt starts only while
+	// the lease is held for Timeout more. Default 10 s; at least
+	// 2 × Timeout (a shorter one is raised to that).
 	Lease time.Duration
 	// Rescan is how often every project with events is checked for
 	// undelivered ones, beside the store's live hints. Default 30 s.
@@ -118,8 +120,9 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 	}
 	opts.MinBackoff = min(opts.MinBackoff, opts.MaxBackoff)
 	if opts.Lease <= 0 {
-		opts.Lease = max(10*time.Second, 2*opts.Timeout)
+		opts.Lease = 10 * time.Second
 	}
+	opts.Lease = max(opts.Lease, 2*opts.Timeout)
 	if opts.Rescan <= 0 {
 		opts.Rescan = 30 * time.Second
 	}

@@ -484,3 +484,75 @@ func TestStandbyDoesNotRereadBacklog(t *testing.T) {
 	r.waitAcked(ids...)
 	r.checkOrder()
 }
+
+// clock is an HTTP transport that notes when an instance's attempts
+// start and end.
+type clock struct {
+	rt         http.RoundTripper
+	mu         sync.Mutex
+	firstStart time.Time
+	lastEnd    time.Time
+	inFlight   int
+}
+
+func (c *clock) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.firstStart.IsZero() {
+		c.firstStart = time.Now()
+	}
+	c.inFlight++
+	c.mu.Unlock()
+	resp, err := c.rt.RoundTrip(req)
+	c.mu.Lock()
+	c.inFlight--
+	c.lastEnd = time.Now()
+	c.mu.Unlock()
+	return resp, err
+}
+
+func (c *clock) client() *http.Client { return &http.Client{Transport: c} }
+
+func (c *clock) times() (firstStart, lastEnd time.Time, inFlight int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstStart, c.lastEnd, c.inFlight
+}
+
+// An instance cut off from the store (as if paused, or partitioned) stops
+// posting before its lease can lapse: no attempt of it is still under way
+// when the instance that takes the project over starts delivering.
+func TestNoAttemptOutlivesTheLease(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	r := newReceiver(t)
+	r.mode.Store(modeHang) // every attempt lasts its whole Timeout
+	ids := locker(t, st, "p", 1)
+	a, b := &clock{rt: http.DefaultTransport}, &clock{rt: http.DefaultTransport}
+	cut := newCuttable(st)
+	optsA := testOpts(r.URL())
+	optsA.Timeout, optsA.Lease, optsA.Client = 2*time.Second, 1500*time.Millisecond, a.client()
+	start(t, cut, optsA)
+	r.waitAttempts(ids[0], 1)
+	cut.cut.Store(true) // no renewal reaches the store from now on
+	optsB := testOpts(r.URL())
+	optsB.Timeout, optsB.Lease, optsB.Client = 100*time.Millisecond, 300*time.Millisecond, b.client()
+	start(t, st, optsB)
+	deadline := time.Now().Add(waitFor)
+	for {
+		bStart, _, _ := b.times()
+		_, aEnd, aBusy := a.times()
+		if !bStart.IsZero() && aBusy == 0 {
+			if aEnd.After(bStart) {
+				t.Fatalf("an attempt of the instance that lost the lease ended %v after the new holder's first one began", aEnd.Sub(bStart))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no takeover within %v (takeover attempt at %v, %d attempts of the old holder under way)", waitFor, bStart, aBusy)
+		}
+		time.Sleep(20 * time.Millisecond) // polling both instances' own pace
+	}
+	r.mode.Store(modeOK)
+	r.waitAcked(ids...)
+	r.checkOrder()
+}

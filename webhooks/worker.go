@@ -139,6 +139,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 		rcancel()
 	}
 	validUntil := taken.Add(d.opts.Lease)
+	held := newHeldUntil(validUntil)
 
 	sctx, scancel := w.storeCtx(ctx)
 	pos, err := d.ds.DeliveryPositions(sctx, w.project)
@@ -154,7 +155,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 	cursors := make([]*cursor, len(d.opts.URLs))
 	for i, url := range d.opts.URLs {
 		c := &cursor{w: w, url: url, fence: fence, after: positionOf(pos, url),
-			kickc: make(chan struct{}, 1), lost: lost, active: &active}
+			kickc: make(chan struct{}, 1), lost: lost, active: &active, held: held}
 		cursors[i] = c
 		wg.Go(func() { c.run(lctx) })
 	}
@@ -192,6 +193,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 				continue // expire ends the delivery unless a renewal succeeds
 			}
 			validUntil = start.Add(d.opts.Lease)
+			held.set(validUntil)
 			expire.Reset(time.Until(validUntil))
 			idle := time.Since(time.Unix(0, active.Load())) >= d.opts.IdleAfter
 			for _, c := range cursors {
