@@ -170,9 +170,12 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	watchRetry := time.NewTimer(0)
 	rescan := time.NewTimer(time.Hour)
 	rescan.Stop()
-	scanning := false
+	// rescanWanted: hints may have been lost after the listing under way
+	// began, so it may miss their projects: list again once it is done.
+	scanning, rescanWanted := false, false
 	startScan := func() {
 		if scanning {
+			rescanWanted = true
 			return
 		}
 		scanning = true
@@ -228,6 +231,11 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			scanning = false
 			for _, p := range ids {
 				kick(p)
+			}
+			if rescanWanted {
+				rescanWanted = false
+				startScan()
+				continue
 			}
 			rescan.Reset(d.opts.Rescan)
 		case <-rescan.C:

@@ -556,3 +556,68 @@ func TestNoAttemptOutlivesTheLease(t *testing.T) {
 	r.waitAcked(ids...)
 	r.checkOrder()
 }
+
+// gated is a store whose project hints the test sends, and whose every
+// WebhookProjects call lists the projects, then waits for the test's
+// answer: nil to return the list, or an error.
+type gated struct {
+	store.Store
+	store.Deliveries
+	hints chan string
+	scans chan chan error
+}
+
+func newGated(st store.Store) *gated {
+	return &gated{Store: st, Deliveries: st.(store.Deliveries), hints: make(chan string), scans: make(chan chan error)}
+}
+
+func (g *gated) WatchProjects(context.Context) (<-chan string, error) { return g.hints, nil }
+
+func (g *gated) WebhookProjects(ctx context.Context) ([]string, error) {
+	ids, err := g.Deliveries.WebhookProjects(ctx)
+	answer := make(chan error, 1)
+	select {
+	case g.scans <- answer:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case e := <-answer:
+		if e != nil {
+			return nil, e
+		}
+		return ids, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// nextScan returns the answer channel of the deliverer's next listing.
+func (g *gated) nextScan(t *testing.T, why string) chan error {
+	t.Helper()
+	select {
+	case a := <-g.scans:
+		return a
+	case <-time.After(waitFor):
+		t.Fatalf("no listing of the projects within %v %s", waitFor, why)
+		return nil
+	}
+}
+
+// Hints lost while the projects are being listed: the listing under way
+// may predate them, so the projects are listed again once it is done.
+func TestHintsLostDuringAScan(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	g := newGated(st)
+	r := newReceiver(t)
+	opts := testOpts(r.URL())
+	opts.Rescan, opts.StoreTimeout = time.Hour, waitFor
+	start(t, g, opts)
+	first := g.nextScan(t, "at start") // it has listed: no project yet
+	ids := locker(t, st, "late", 1)    // its hints are lost:
+	g.hints <- ""
+	first <- nil
+	g.nextScan(t, "after hints were lost during the previous one") <- nil
+	r.waitAcked(ids...)
+}
