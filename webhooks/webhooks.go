@@ -165,7 +165,11 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	exits := make(chan *worker)
-	scanned := make(chan []string, 1)
+	type listing struct {
+		ids []string
+		err error
+	}
+	scanned := make(chan listing, 1)
 	var hints <-chan string
 	watchRetry := time.NewTimer(0)
 	rescan := time.NewTimer(time.Hour)
@@ -186,7 +190,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				d.opts.Logger.Warn("webhooks: listing projects failed", "err", err)
 			}
-			scanned <- ids
+			scanned <- listing{ids, err}
 		})
 	}
 	kick := func(project string) {
@@ -227,17 +231,20 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			default:
 				kick(h)
 			}
-		case ids := <-scanned:
+		case l := <-scanned:
 			scanning = false
-			for _, p := range ids {
+			for _, p := range l.ids {
 				kick(p)
 			}
-			if rescanWanted {
+			switch {
+			case rescanWanted:
 				rescanWanted = false
 				startScan()
-				continue
+			case l.err != nil: // try again soon, as the watch is
+				rescan.Reset(min(time.Second, d.opts.Rescan))
+			default:
+				rescan.Reset(d.opts.Rescan)
 			}
-			rescan.Reset(d.opts.Rescan)
 		case <-rescan.C:
 			startScan()
 		case w := <-exits:

@@ -3,6 +3,7 @@ package webhooks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -619,5 +620,20 @@ func TestHintsLostDuringAScan(t *testing.T) {
 	g.hints <- ""
 	first <- nil
 	g.nextScan(t, "after hints were lost during the previous one") <- nil
+	r.waitAcked(ids...)
+}
+
+// A listing that fails is tried again soon, not a Rescan later.
+func TestFailedScanRetried(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	ids := locker(t, st, "waiting", 1) // from before the start: found by listing only
+	g := newGated(st)
+	r := newReceiver(t)
+	opts := testOpts(r.URL())
+	opts.Rescan, opts.StoreTimeout = time.Hour, waitFor
+	start(t, g, opts)
+	g.nextScan(t, "at start") <- store.Unavailable(errors.New("store down for a moment"))
+	g.nextScan(t, "after a failed one") <- nil
 	r.waitAcked(ids...)
 }
