@@ -127,7 +127,12 @@ func (b *backoff) reset() { b.next = b.first }
 
 // wait sleeps for the next step and doubles it; false when ctx ended.
 func (b *backoff) wait(ctx context.Context) bool {
+	return sleep(ctx, b.step())
+}
+
+// step returns the next wait and doubles it.
+func (b *backoff) step() time.Duration {
 	d := b.next - time.Duration(rand.Int64N(int64(b.next)/4+1))
 	b.next = min(2*b.next, b.max)
-	return sleep(ctx, d)
+	return d
 }

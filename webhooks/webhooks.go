@@ -177,6 +177,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	// rescanWanted: hints may have been lost after the listing under way
 	// began, so it may miss their projects: list again once it is done.
 	scanning, rescanWanted := false, false
+	listRetry := newBackoff(min(time.Second, d.opts.Rescan), d.opts.Rescan)
 	startScan := func() {
 		if scanning {
 			rescanWanted = true
@@ -240,9 +241,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			case rescanWanted:
 				rescanWanted = false
 				startScan()
-			case l.err != nil: // try again soon, as the watch is
-				rescan.Reset(min(time.Second, d.opts.Rescan))
+			case l.err != nil: // try again soon, backing off to Rescan
+				rescan.Reset(listRetry.step())
 			default:
+				listRetry.reset()
 				rescan.Reset(d.opts.Rescan)
 			}
 		case <-rescan.C:
