@@ -50,7 +50,7 @@ var Results = []string{ResultDelivered, ResultRejected, ResultTimeout, ResultUnr
 // Options configure a Deliverer. URLs, Secret, Timeout and MaxBackoff are
 // required (webhooks.* of SPEC §7); the other fields have defaults.
 type Options struct {
-	URLs       []string      // receivers; every event goes to each
+	URLs       []string      // receivers; every event goes to each (once, if listed twice)
 	Secret     string        // whsec_ + base64 of the signing key
 	Events     []string      // event types delivered (snapshots replacing lost history always are)
 	Timeout    time.Duration // bound on one attempt
@@ -149,7 +149,12 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 	}
 	d := &Deliverer{st: st, ds: ds, opts: opts, key: key, events: map[string]bool{},
 		sem: make(chan struct{}, 4), workers: map[string]*worker{}}
-	d.opts.URLs = slices.Clone(opts.URLs)
+	d.opts.URLs = nil
+	for _, u := range opts.URLs { // a URL listed twice is one receiver
+		if !slices.Contains(d.opts.URLs, u) {
+			d.opts.URLs = append(d.opts.URLs, u)
+		}
+	}
 	for _, e := range opts.Events {
 		d.events[e] = true
 	}
