@@ -64,7 +64,15 @@ func TestClusterNodePausedExpiryGoesOn(t *testing.T) {
 	if err := node.Do(ctx, "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = node.Do(context.Background(), "CLIENT", "UNPAUSE").Err() })
+	t.Cleanup(func() { // the shared cluster answers again before the next test
+		_ = node.Do(context.Background(), "CLIENT", "UNPAUSE").Err()
+		for deadline := time.Now().Add(10 * time.Second); node.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("paused node does not answer again")
+				return
+			}
+		}
+	})
 	for i, p := range projects {
 		for {
 			evs, err := s.Events(ctx, p, fmt.Sprint(locks[i].Token))
