@@ -23,8 +23,10 @@ const (
 	// it: should that reaper die, another one reaps the slot after this.
 	takeLease = time.Second
 	// reapBudget bounds the items (expiries, leases, disconnect releases)
-	// one reap script carries out, so one slot never stalls Redis for long.
-	reapBudget = 500
+	// one reap script carries out, so one slot never stalls Redis for long
+	// and a backlog reaches subscribers in bursts their send queues (256
+	// events by default) can take.
+	reapBudget = 128
 	// sweepPeriod is how long a reaper takes to look at every slot's due
 	// index once, hinting those with something due within hintWindow: the
 	// bound on how late a lost hint (a hint shard's failover, a failed
