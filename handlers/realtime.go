@@ -19,6 +19,7 @@ const (
 	defaultPresenceRefresh    = 5 * time.Second
 	defaultSSEKeepalive       = 15 * time.Second
 	defaultSendQueue          = 256
+	defaultMaxProjectsPerConn = 32
 	closeWait                 = 5 * time.Second // how long Close waits for connections to wind down
 )
 
@@ -51,6 +52,9 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	setDefault(&c.SSEKeepalive, defaultSSEKeepalive)
 	if c.SendQueue <= 0 {
 		c.SendQueue = defaultSendQueue
+	}
+	if c.MaxProjectsPerConn <= 0 {
+		c.MaxProjectsPerConn = defaultMaxProjectsPerConn
 	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log}),

@@ -18,6 +18,7 @@ const (
 	msgLeave     = "leave_project"
 	msgHeartbeat = "heartbeat"
 	msgLock      = "lock"
+	msgClaim     = "claim"
 	msgUnlock    = "unlock"
 	msgReply     = "reply"
 	msgError     = "error"
@@ -79,6 +80,16 @@ func (ss *session) handle(ctx context.Context, name string, data []byte) (reply 
 				}
 			}
 		}
+	case msgClaim:
+		var p ClaimParams
+		if err = DecodeParams(data, &p); err == nil {
+			if p.UserID, err = ss.userFor(p.UserID); err == nil {
+				var r LockReply
+				if r, err = ss.s.cmdClaim(ctx, ss.who, p); err == nil {
+					reply = okJSON(r)
+				}
+			}
+		}
 	case msgUnlock:
 		var p UnlockParams
 		if err = DecodeParams(data, &p); err == nil {
@@ -90,7 +101,7 @@ func (ss *session) handle(ctx context.Context, name string, data []byte) (reply 
 			}
 		}
 	default:
-		err = filelock.FieldError("event", "unknown event %q (join_project, leave_project, heartbeat, lock, unlock)", name)
+		err = filelock.FieldError("event", "unknown event %q (join_project, leave_project, heartbeat, lock, claim, unlock)", name)
 	}
 	return reply, nil, err
 }
@@ -117,8 +128,9 @@ func (ss *session) userFor(named string) (string, error) {
 }
 
 type joinParams struct {
-	ProjectID string `json:"project_id"`
-	UserID    string `json:"user_id"`
+	ProjectID   string `json:"project_id"`
+	UserID      string `json:"user_id"`
+	LastEventID string `json:"last_event_id"`
 }
 
 func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func(), error) {
@@ -147,11 +159,14 @@ func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func
 		}
 		ss.userConn = release
 	}
-	ss.stopJoin(p.ProjectID) // a second join starts over with a fresh snapshot
+	if err := ss.admit(p.ProjectID); err != nil {
+		return nil, nil, err
+	}
+	ss.stopJoin(p.ProjectID) // a second join starts over
 	if err := ss.s.rt.presence.connect(ctx, p.ProjectID, user, ss.connID); err != nil {
 		return nil, nil, err
 	}
-	sub, err := ss.s.rt.hub.Subscribe(ctx, p.ProjectID, "")
+	sub, err := ss.s.rt.hub.Subscribe(ctx, p.ProjectID, p.LastEventID)
 	if err != nil {
 		ss.s.rt.presence.disconnect(p.ProjectID, ss.connID)
 		return nil, nil, hubError(err)
@@ -173,7 +188,29 @@ func (ss *session) join(ctx context.Context, data []byte) (json.RawMessage, func
 		}
 		go ss.forward(j)
 	}
+	if sub.Replayed {
+		return okJSON(resumedReply{ProjectID: p.ProjectID, Resumed: true}), then, nil
+	}
 	return okJSON(sub.Initial[0]), then, nil
+}
+
+// resumedReply answers a join resumed from a last_event_id still in the
+// history: the replayed events follow it, with no snapshot.
+type resumedReply struct {
+	ProjectID string `json:"project_id"`
+	Resumed   bool   `json:"resumed"`
+}
+
+// admit refuses a join of one more project than
+// limits.max_projects_per_connection; a project already joined may be
+// joined again.
+func (ss *session) admit(projectID string) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, ok := ss.joins[projectID]; ok || len(ss.joins) < ss.s.cfg.MaxProjectsPerConn {
+		return nil
+	}
+	return filelock.Errorf(filelock.ERateLimited, "this connection has joined %d projects, the most limits.max_projects_per_connection allows", len(ss.joins))
 }
 
 // forward hands a joined project's live events to the transport until the

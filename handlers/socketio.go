@@ -149,7 +149,7 @@ func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	for _, name := range []string{msgJoin, msgLeave, msgHeartbeat, msgLock, msgUnlock} {
+	for _, name := range []string{msgJoin, msgLeave, msgHeartbeat, msgLock, msgClaim, msgUnlock} {
 		_ = sock.On(name, func(args ...any) { s.sioMessage(ctx, sock, ss, name, args) })
 	}
 	// The token's end (auth.mode jwt): an error event, then the connection

@@ -91,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnections:    cfg.Limits.MaxConnections,
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
+
+		MaxProjectsPerConn: cfg.Limits.MaxProjectsPerConn,
 	})
 	srv := &http.Server{
 		Handler:           h,
