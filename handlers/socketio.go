@@ -13,7 +13,9 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 
+	"filelock"
 	"filelock/auth"
+	"filelock/events"
 	"filelock/session"
 )
 
@@ -193,6 +195,10 @@ func sioArgs(args []any) (data []byte, ack socket.Ack) {
 
 func (t *sioSocket) Name() string { return "socketio" }
 
+// sioFormat is an event's data object, encoded once per event and shared
+// by every socket.
+var sioFormat = events.NewFormat("socketio", func(ev *filelock.Event) ([]byte, error) { return json.Marshal(*ev) })
+
 var errSIOBehind = errors.New("socket.io: too many packets not yet sent")
 
 // Write emits each frame's event; a socket whose unsent packets exceed
@@ -202,12 +208,12 @@ func (t *sioSocket) Write(frames []*session.Frame) error {
 		return errSIOBehind
 	}
 	for _, f := range frames {
-		data, err := json.Marshal(f)
+		data, err := f.Bytes(sioFormat)
 		if err != nil {
 			continue
 		}
-		// Raw JSON, which the library's encoder writes as it is.
-		if err := t.sock.Emit(f.Type, json.RawMessage(data)); err != nil {
+		// Raw JSON, which the library's encoder copies as it is.
+		if err := t.sock.Emit(f.Event.Type, json.RawMessage(data)); err != nil {
 			return err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"filelock"
+	"filelock/events"
 	"filelock/session"
 )
 
@@ -238,7 +239,7 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 	bufs := make(net.Buffers, 0, len(frames)+2)
 	n := 0
 	for _, f := range frames {
-		b, err := encodeSSE(f)
+		b, err := f.Bytes(sseFormat)
 		if err != nil {
 			continue
 		}
@@ -328,10 +329,13 @@ func (t *sseStream) Close(r session.Reason) {
 	}
 }
 
-// encodeSSE is an event as an SSE block. The data is one line: JSON
-// escapes every control character, and identifiers cannot hold any.
+// sseFormat is an event as an SSE block, encoded once per event and shared
+// by every stream. The data is one line: JSON escapes every control
+// character, and identifiers cannot hold any.
+var sseFormat = events.NewFormat("sse", encodeSSE)
+
 func encodeSSE(ev *filelock.Event) ([]byte, error) {
-	data, err := json.Marshal(ev)
+	data, err := json.Marshal(*ev)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"filelock"
+	"filelock/events"
 	"filelock/session"
 )
 
@@ -215,7 +216,7 @@ func (t *wsConn) Name() string { return "ws" }
 func (t *wsConn) Write(frames []*session.Frame) error {
 	msgs := make([][]byte, 0, len(frames))
 	for _, f := range frames {
-		if b, err := encodeWS(f); err == nil {
+		if b, err := f.Bytes(wsFormat); err == nil {
 			msgs = append(msgs, b)
 		}
 	}
@@ -277,9 +278,10 @@ func (t *wsConn) Close(r session.Reason) {
 	_ = conn.Close()
 }
 
-// encodeWS is an event as a WebSocket text message {"event","data"}.
-func encodeWS(ev *filelock.Event) ([]byte, error) {
-	data, err := json.Marshal(ev)
+// wsFormat is an event as a WebSocket text message {"event","data"},
+// encoded once per event and shared by every connection.
+var wsFormat = events.NewFormat("ws", func(ev *filelock.Event) ([]byte, error) {
+	data, err := json.Marshal(*ev)
 	if err != nil {
 		return nil, err
 	}
@@ -289,4 +291,4 @@ func encodeWS(ev *filelock.Event) ([]byte, error) {
 	b = append(b, `","data":`...)
 	b = append(b, data...)
 	return append(b, '}'), nil
-}
+})

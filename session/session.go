@@ -209,8 +209,8 @@ func (ss *Session) joinMessage(data []byte) (json.RawMessage, func(), error) {
 			start()
 		}
 	}
-	if len(initial) > 0 && initial[0].Type == filelock.EventSnapshot {
-		return OK(initial[0]), then, nil
+	if len(initial) > 0 && initial[0].Event.Type == filelock.EventSnapshot {
+		return OK(initial[0].Event), then, nil
 	}
 	return OK(resumedReply{ProjectID: p.ProjectID, Resumed: true}), then, nil
 }
@@ -265,11 +265,7 @@ func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, star
 	}
 	ss.joins[projectID] = j
 	ss.mu.Unlock()
-	initial = make([]*Frame, len(sub.Initial))
-	for i := range sub.Initial {
-		initial[i] = &sub.Initial[i]
-	}
-	return initial, func() { go ss.forward(j) }, nil
+	return sub.Initial, func() { go ss.forward(j) }, nil
 }
 
 // forward writes a joined project's live events until its subscription
@@ -277,32 +273,27 @@ func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, star
 // resumes from its last event id), after the frames still queued.
 func (ss *Session) forward(j *join) {
 	defer close(j.done)
-	batch := make([]*Frame, 0, 16)
-	for ev := range j.sub.C {
-		batch = append(batch[:0], &ev)
-		for more := true; more && len(batch) < cap(batch); {
-			select {
-			case ev, ok := <-j.sub.C:
-				if !ok {
-					more = false
-					break
-				}
-				batch = append(batch, &ev)
-			default:
-				more = false
-			}
-		}
-		if !ss.write(batch) {
+	var frames []*Frame
+	for range j.sub.Ready() {
+		var err error
+		frames, err = j.sub.Take(frames[:0])
+		if len(frames) > 0 && !ss.write(frames) {
 			return
 		}
-	}
-	switch err := j.sub.Err(); {
-	case errors.Is(err, events.ErrLagging):
-		ss.Close(Lagging)
-	case errors.Is(err, events.ErrResync):
-		ss.Close(Resync)
-	case err != nil:
-		ss.Close(Shutdown)
+		clear(frames) // keep no frame alive while idle
+		if err == nil {
+			continue
+		}
+		switch err := j.sub.Err(); {
+		case err == nil: // closed by the session
+		case errors.Is(err, events.ErrLagging):
+			ss.Close(Lagging)
+		case errors.Is(err, events.ErrResync):
+			ss.Close(Resync)
+		default:
+			ss.Close(Shutdown)
+		}
+		return
 	}
 }
 

@@ -9,10 +9,12 @@ package session
 
 import (
 	"filelock"
+	"filelock/events"
 )
 
-// Frame is one event as the hub hands it to every subscriber.
-type Frame = filelock.Event
+// Frame is one event as the hub hands it to every subscriber: shared and
+// immutable, encoded once per wire format (events.Frame.Bytes).
+type Frame = events.Frame
 
 // Transport is one connection's wire format, as a Session drives it. Its
 // methods may be called from any goroutine; the transport serializes its
