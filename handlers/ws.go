@@ -62,7 +62,9 @@ func (s *Server) getWS(c *gin.Context) {
 		ss.Close(session.ClientGone)
 		return // the upgrader has answered
 	}
-	t.serve(ss)
+	// The reader gets a goroutine of its own, so that net/http's (with its
+	// buffers and the request) ends here.
+	go t.serve(ss)
 }
 
 // wsConn is the WebSocket framing of a session (SPEC §5): text frames of
@@ -137,7 +139,11 @@ func (t *wsConn) serve(ss *session.Session) {
 			t.answer(nil, nil, filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
 			continue
 		}
-		t.message(ss, data)
+		// A message runs on a goroutine of its own, one at a time: the
+		// reader's stack stays small while it waits for the next.
+		done := make(chan struct{})
+		go func() { defer close(done); t.message(ss, data) }()
+		<-done
 	}
 	ss.Close(reason)
 }

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"sync"
 	"time"
 )
@@ -45,14 +44,12 @@ func NewManager(cfg Config) *Manager {
 // Open starts a session of transport t run by be. It fails with
 // ErrShuttingDown once Shutdown has begun; then nothing of opts runs.
 func (m *Manager) Open(t Transport, be Backend, opts Options) (*Session, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ss := &Session{m: m, t: t, be: be, opts: opts, connID: newConnID(t.Name()), ctx: ctx, cancel: cancel,
+	ss := &Session{m: m, t: t, be: be, opts: opts, connID: newConnID(t.Name()),
 		joins: map[string]*join{}, done: make(chan struct{})}
 	ss.lastKeep.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		cancel()
 		return nil, ErrShuttingDown
 	}
 	m.sessions[ss] = struct{}{}

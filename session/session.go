@@ -74,8 +74,6 @@ type Session struct {
 	be     Backend
 	opts   Options
 	connID string
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
 
 	op sync.Mutex // one message at a time; held by the wind-down
 
@@ -91,10 +89,21 @@ type Session struct {
 	done     chan struct{}
 }
 
+// join is one joined project. It has no goroutine while idle: the hub's
+// notice starts a drain, which writes what is queued and returns.
 type join struct {
-	sub  *events.Subscription
-	done chan struct{} // its forwarder has returned
+	sub     *events.Subscription
+	state   atomic.Int32  // drainIdle, drainRunning, drainAgain, drainDone
+	started atomic.Bool   // its live events were started (Join's start)
+	done    chan struct{} // closed by the drain that saw the subscription end
 }
+
+const (
+	drainIdle    = iota
+	drainRunning // a drain is writing
+	drainAgain   // a drain is writing and more was queued since it took
+	drainDone    // the subscription has ended and its last frames are written
+)
 
 // ID is the connection's id in presence.
 func (ss *Session) ID() string { return ss.connID }
@@ -114,7 +123,7 @@ func newConnID(transport string) string {
 func (ss *Session) Handle(name string, data []byte) (reply json.RawMessage, then func(), err error) {
 	ss.op.Lock()
 	defer ss.op.Unlock()
-	if ss.ctx.Err() != nil {
+	if ss.isClosed() {
 		return nil, nil, filelock.Errorf(filelock.EInvalid, "connection closed")
 	}
 	switch name {
@@ -126,11 +135,17 @@ func (ss *Session) Handle(name string, data []byte) (reply json.RawMessage, then
 		reply, err = ss.heartbeatMessage(data)
 	default:
 		var r any
-		if r, err = ss.be.Command(ss.ctx, name, ss.User(), data); err == nil {
+		if r, err = ss.be.Command(context.Background(), name, ss.User(), data); err == nil {
 			reply = OK(r)
 		}
 	}
 	return reply, nil, err
+}
+
+func (ss *Session) isClosed() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.closed
 }
 
 // User is the connection's user: set by its first join, "" before.
@@ -233,8 +248,8 @@ func (ss *Session) admit(projectID string) error {
 // events after afterID when the history still holds it) and start, which
 // the caller runs after writing them: the live events then follow.
 func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, start func(), err error) {
-	ss.stopJoin(projectID) // a second join starts over
-	ctx := ss.ctx
+	ss.stopJoin(projectID)      // a second join starts over
+	ctx := context.Background() // each store call is bounded by the backend
 	if user != "" {
 		if err := ss.be.Connect(ctx, projectID, user, ss.connID); err != nil {
 			return nil, nil, err
@@ -265,35 +280,63 @@ func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, star
 	}
 	ss.joins[projectID] = j
 	ss.mu.Unlock()
-	return sub.Initial, func() { go ss.forward(j) }, nil
+	initial, sub.Initial = sub.Initial, nil // not kept for the subscription's life
+	return initial, func() {
+		j.started.Store(true)
+		sub.Notify(func() { ss.wake(j) })
+	}, nil
 }
 
-// forward writes a joined project's live events until its subscription
-// ends; a subscription the hub dropped ends the session (the client
-// resumes from its last event id), after the frames still queued.
-func (ss *Session) forward(j *join) {
-	defer close(j.done)
+// wake starts a drain of the join unless one is running, which then goes
+// round once more.
+func (ss *Session) wake(j *join) {
+	for {
+		switch st := j.state.Load(); st {
+		case drainIdle:
+			if j.state.CompareAndSwap(drainIdle, drainRunning) {
+				go ss.drain(j)
+				return
+			}
+		case drainRunning:
+			if j.state.CompareAndSwap(drainRunning, drainAgain) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// drain writes a joined project's queued events until none is left; a
+// subscription the hub dropped ends the session (the client resumes from
+// its last event id), after the frames still queued.
+func (ss *Session) drain(j *join) {
 	var frames []*Frame
-	for range j.sub.Ready() {
+	for {
 		var err error
 		frames, err = j.sub.Take(frames[:0])
 		if len(frames) > 0 && !ss.write(frames) {
+			err = events.ErrClosed // the session is closing: the subscription ends with it
+		}
+		if err != nil {
+			j.state.Store(drainDone)
+			close(j.done)
+			switch err := j.sub.Err(); {
+			case err == nil: // closed by the session
+			case errors.Is(err, events.ErrLagging):
+				ss.Close(Lagging)
+			case errors.Is(err, events.ErrResync):
+				ss.Close(Resync)
+			default:
+				ss.Close(Shutdown)
+			}
 			return
 		}
-		clear(frames) // keep no frame alive while idle
-		if err == nil {
-			continue
+		clear(frames)
+		if j.state.CompareAndSwap(drainRunning, drainIdle) {
+			return
 		}
-		switch err := j.sub.Err(); {
-		case err == nil: // closed by the session
-		case errors.Is(err, events.ErrLagging):
-			ss.Close(Lagging)
-		case errors.Is(err, events.ErrResync):
-			ss.Close(Resync)
-		default:
-			ss.Close(Shutdown)
-		}
-		return
+		j.state.Store(drainRunning) // drainAgain: go round once more
 	}
 }
 
@@ -325,7 +368,7 @@ func (ss *Session) keepalive(now int64) {
 }
 
 // stopJoin ends the subscription of a joined project and waits for its
-// forwarder; it reports whether the project was joined.
+// last drain; it reports whether the project was joined.
 func (ss *Session) stopJoin(projectID string) bool {
 	ss.mu.Lock()
 	j := ss.joins[projectID]
@@ -335,7 +378,9 @@ func (ss *Session) stopJoin(projectID string) bool {
 		return false
 	}
 	j.sub.Close()
-	<-j.done
+	if j.started.Load() {
+		<-j.done
+	}
 	return true
 }
 
@@ -379,7 +424,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	if p.ProjectID != "" {
-		r, _, err := ss.be.Heartbeat(ss.ctx, p.ProjectID, user, true)
+		r, _, err := ss.be.Heartbeat(context.Background(), p.ProjectID, user, true)
 		if err != nil {
 			return nil, err
 		}
@@ -387,7 +432,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 	}
 	locks := []filelock.Lock{}
 	for i, id := range ss.projects() { // one message, one request of the user's rate
-		_, l, err := ss.be.Heartbeat(ss.ctx, id, user, i == 0)
+		_, l, err := ss.be.Heartbeat(context.Background(), id, user, i == 0)
 		switch {
 		case err == nil:
 			locks = append(locks, l)
@@ -427,7 +472,6 @@ func (ss *Session) Close(r Reason) {
 		ss.expiry.Stop()
 	}
 	ss.mu.Unlock()
-	ss.cancel()
 	ss.t.Close(r)
 	go ss.windDown()
 }
