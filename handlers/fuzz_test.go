@@ -301,5 +301,5 @@ type nopTransport struct{}
 
 func (nopTransport) Name() string                 { return "fuzz" }
 func (nopTransport) Write([]*session.Frame) error { return nil }
-func (nopTransport) Keepalive() error             { return nil }
+func (nopTransport) Keepalive(bool) error         { return nil }
 func (nopTransport) Close(session.Reason)         {}

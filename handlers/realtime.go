@@ -60,9 +60,9 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 		// getWS refuses others first, with a 403 error body.
 		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,
 			Tick: min(max(min(c.SSEKeepalive, c.WSPingInterval)/4, 10*time.Millisecond), 2*time.Second)}),
-		// An idle WebSocket keeps a small read buffer (bigger messages take
-		// more reads) and no write buffer: writers borrow one from the pool.
-		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 256, WriteBufferPool: &wsWriteBuffers},
+		// An idle WebSocket keeps no buffer: its reader (ws.go) borrows one
+		// while it reads, its writers while they write.
+		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 128, WriteBufferPool: &wsWriteBuffers},
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
 	s.metrics.watch(s.conns.Count, s.rt.hub.Stats)

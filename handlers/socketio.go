@@ -221,7 +221,7 @@ func (t *sioSocket) Write(frames []*session.Frame) error {
 }
 
 // Keepalive does nothing: the engine pings.
-func (t *sioSocket) Keepalive() error { return nil }
+func (t *sioSocket) Keepalive(bool) error { return nil }
 
 // Close disconnects the socket; when its token expired, after an error
 // event (SPEC §6: the client sees "transport close" and reconnects, with a

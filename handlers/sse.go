@@ -3,9 +3,11 @@ package handlers
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -284,14 +286,46 @@ func (t *sseStream) writeLocked(b []byte) error {
 	return err
 }
 
-// Keepalive writes the ": keepalive" comment.
-func (t *sseStream) Keepalive() error {
-	t.mu.Lock()
+var sseKeepalive = []byte(": keepalive\n\n")
+
+// Keepalive writes the ": keepalive" comment. Without wait it writes only
+// into a taken-over connection that has room for it at once.
+func (t *sseStream) Keepalive(wait bool) error {
+	if !wait {
+		if !t.mu.TryLock() {
+			return session.ErrWouldBlock
+		}
+	} else {
+		t.mu.Lock()
+	}
 	defer t.mu.Unlock()
 	if t.closed {
 		return net.ErrClosed
 	}
-	return t.writeLocked([]byte(": keepalive\n\n"))
+	if wait || t.conn == nil {
+		if !wait {
+			return session.ErrWouldBlock
+		}
+		return t.writeLocked(sseKeepalive)
+	}
+	return writeAtOnce(t.conn, sseKeepaliveChunk)
+}
+
+var sseKeepaliveChunk = appendChunk(nil, sseKeepalive)
+
+// writeAtOnce writes b if the connection takes it without waiting;
+// ErrWouldBlock when it took none of it (a part written is an error: the
+// stream is broken).
+func writeAtOnce(c net.Conn, b []byte) error {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
+	n, err := c.Write(b)
+	switch {
+	case err == nil:
+		return nil
+	case n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		return session.ErrWouldBlock
+	}
+	return err
 }
 
 // Close ends the stream: after a ": token expired" comment when its token

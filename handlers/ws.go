@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"io"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +52,7 @@ func (s *Server) getWS(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	t := &wsConn{s: s}
+	t := &wsConn{s: s, wmu: make(chan struct{}, 1)}
 	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
 		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: release})
 	if err != nil {
@@ -76,7 +78,7 @@ func (s *Server) getWS(c *gin.Context) {
 type wsConn struct {
 	s *Server
 
-	mu     sync.Mutex // one data write at a time
+	wmu    chan struct{} // one write at a time: a lock that can be tried and waited for
 	conn   atomic.Pointer[websocket.Conn]
 	closed atomic.Bool
 }
@@ -98,54 +100,123 @@ func (t *wsConn) upgrade(c *gin.Context) bool {
 }
 
 // serve reads the client's messages until the connection fails or closes.
+// It waits for data without a buffer (session.WaitReadable), reads what
+// came with a pooled one and parses it (wsFrames); each message runs on a
+// goroutine of its own, one at a time, so the parked reader's stack stays
+// small. Pings are answered, and any frame counts as a sign of life.
 func (t *wsConn) serve(ss *session.Session) {
-	s, conn := t.s, t.conn.Load()
-	idle := s.cfg.WSIdleTimeout
-	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(idle)) }
-	alive()
-	conn.SetReadLimit(max(1<<20, 4*s.cfg.MaxBodyBytes)) // beyond: close 1009; beyond MaxBodyBytes: payload_too_large
-	conn.SetPongHandler(func(string) error { alive(); return nil })
-	conn.SetPingHandler(func(data string) error {
-		alive()
-		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.cfg.StreamWriteTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		return err
-	})
-	reason := session.ClientGone
+	nc := t.conn.Load().NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(t.s.cfg.WSIdleTimeout))
+	r := &wsReader{t: t, ss: ss, nc: nc, reason: session.ClientGone,
+		frames: wsFrames{bodyLimit: t.s.cfg.MaxBodyBytes, readLimit: max(1<<20, 4*t.s.cfg.MaxBodyBytes)}}
+	wait, canWait := session.WaitReadable(nc)
 	for {
-		typ, r, err := conn.NextReader()
-		if err != nil {
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				reason = session.IdleTimeout
-			}
-			break
-		}
-		alive()
-		data, err := io.ReadAll(io.LimitReader(r, s.cfg.MaxBodyBytes+1))
-		if err != nil {
-			break
-		}
-		if int64(len(data)) > s.cfg.MaxBodyBytes {
-			if _, err := io.Copy(io.Discard, r); err != nil {
+		if canWait {
+			if err := wait(); err != nil { // parked here while idle: keep this frame small
+				r.failed(err)
 				break
 			}
-			t.answer(nil, nil, tooLarge(s.cfg.MaxBodyBytes))
-			continue
 		}
-		if typ != websocket.TextMessage {
-			t.answer(nil, nil, filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
-			continue
+		if !r.read() {
+			break
 		}
-		// A message runs on a goroutine of its own, one at a time: the
-		// reader's stack stays small while it waits for the next.
+	}
+	ss.Close(r.reason)
+}
+
+// wsReader is the state of a WebSocket's reader between reads.
+type wsReader struct {
+	t      *wsConn
+	ss     *session.Session
+	nc     net.Conn
+	frames wsFrames
+	evs    []wsEvent
+	reason session.Reason
+}
+
+// read reads what has come and acts on it; false ends the connection.
+func (r *wsReader) read() bool {
+	buf := wsReadBuffers.Get().(*[]byte)
+	defer wsReadBuffers.Put(buf)
+	n, err := r.nc.Read(*buf)
+	ok := true
+	if n > 0 {
+		_ = r.nc.SetReadDeadline(time.Now().Add(r.t.s.cfg.WSIdleTimeout))
+		var perr error
+		if r.evs, perr = r.frames.feed((*buf)[:n], r.evs[:0]); perr != nil {
+			var pe *wsProtocolError
+			errors.As(perr, &pe)
+			r.t.closeWith(pe.code, pe.text)
+			ok = false
+		}
+	}
+	for _, ev := range r.evs {
+		if ok && !r.t.frame(r.ss, ev) {
+			ok = false
+		}
+	}
+	clear(r.evs)
+	if err != nil {
+		r.failed(err)
+		return false
+	}
+	return ok
+}
+
+func (r *wsReader) failed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		r.reason = session.IdleTimeout
+	}
+}
+
+// wsReadBuffers lend the readers a buffer while they read.
+var wsReadBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// frame acts on one parsed frame; false ends the connection.
+func (t *wsConn) frame(ss *session.Session, ev wsEvent) bool {
+	s, conn := t.s, t.conn.Load()
+	switch {
+	case ev.op == wsOpPing:
+		t.wmu <- struct{}{}
+		err := conn.WriteControl(websocket.PongMessage, ev.data, time.Now().Add(s.cfg.StreamWriteTimeout))
+		<-t.wmu
+		return err == nil || errors.Is(err, websocket.ErrCloseSent)
+	case ev.op == wsOpPong:
+		return true
+	case ev.op == wsOpClose: // echo the client's code, then end
+		code := websocket.CloseNoStatusReceived
+		if len(ev.data) >= 2 {
+			code = int(binary.BigEndian.Uint16(ev.data))
+		}
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		t.closeWith(code, "")
+		return false
+	case ev.tooLarge:
+		t.answer(nil, nil, tooLarge(s.cfg.MaxBodyBytes))
+	case ev.op != wsOpText:
+		t.answer(nil, nil, filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
+	default:
 		done := make(chan struct{})
-		go func() { defer close(done); t.message(ss, data) }()
+		go func() { defer close(done); t.message(ss, ev.data) }()
 		<-done
 	}
-	ss.Close(reason)
+	return true
+}
+
+// closeWith writes a close frame, unless a write in progress does not end
+// within a second (the client is not reading: the connection is closed
+// without one).
+func (t *wsConn) closeWith(code int, text string) {
+	select {
+	case t.wmu <- struct{}{}:
+	case <-time.After(time.Second):
+		return
+	}
+	defer func() { <-t.wmu }()
+	msg := websocket.FormatCloseMessage(code, text)
+	_ = t.conn.Load().WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 
 // message runs one client message and writes its reply.
@@ -234,8 +305,8 @@ func (t *wsConn) writeMessages(msgs ...[]byte) error {
 	if conn == nil || t.closed.Load() {
 		return websocket.ErrCloseSent
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.wmu <- struct{}{}
+	defer func() { <-t.wmu }()
 	for _, b := range msgs {
 		_ = conn.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
 		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -245,12 +316,28 @@ func (t *wsConn) writeMessages(msgs ...[]byte) error {
 	return nil
 }
 
+// wsPing is a ping frame with no payload, as the server sends it.
+var wsPing = []byte{0x89, 0x00}
+
 // Keepalive writes a ping; the client's pong keeps the connection alive.
-func (t *wsConn) Keepalive() error {
+// Without wait it writes only when no other write is in progress and the
+// connection has room for it at once.
+func (t *wsConn) Keepalive(wait bool) error {
 	conn := t.conn.Load()
 	if conn == nil {
 		return nil
 	}
+	if !wait {
+		select {
+		case t.wmu <- struct{}{}:
+		default:
+			return session.ErrWouldBlock
+		}
+		defer func() { <-t.wmu }()
+		return writeAtOnce(conn.NetConn(), wsPing)
+	}
+	t.wmu <- struct{}{}
+	defer func() { <-t.wmu }()
 	return conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.s.cfg.StreamWriteTimeout))
 }
 
@@ -278,8 +365,7 @@ func (t *wsConn) Close(r session.Reason) {
 		return
 	}
 	if cl, ok := wsCloses[r]; ok {
-		msg := websocket.FormatCloseMessage(cl.code, cl.text)
-		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		t.closeWith(cl.code, cl.text)
 	}
 	_ = conn.Close()
 }

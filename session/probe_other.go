@@ -7,3 +7,7 @@ import "net"
 // ConnGone reports ok false where no non-blocking read is available: the
 // caller needs a reader of its own.
 func ConnGone(net.Conn) (gone func() bool, ok bool) { return nil, false }
+
+// WaitReadable reports ok false where no such wait is available: read the
+// connection directly.
+func WaitReadable(net.Conn) (wait func() error, ok bool) { return nil, false }

@@ -37,3 +37,25 @@ func ConnGone(c net.Conn) (gone func() bool, ok bool) {
 		return closed || err != nil
 	}, true
 }
+
+// WaitReadable returns a wait that blocks until c has data to read (or is
+// closed, or its read deadline passes: then its error), holding no buffer
+// and little stack while it waits. ok is false when c offers no such
+// wait; then read it directly.
+func WaitReadable(c net.Conn) (wait func() error, ok bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	return func() error {
+		var b [1]byte
+		return rc.Read(func(fd uintptr) bool {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+			return !errors.Is(err, syscall.EAGAIN) // else wait for data
+		})
+	}, true
+}

@@ -352,19 +352,28 @@ func (ss *Session) write(frames []*Frame) bool {
 	return true
 }
 
-// keepalive writes a keepalive if one is due at now; it runs on its own
-// goroutine, at most one at a time per session.
+// keepalive writes a keepalive if one is due at now: at once from the
+// manager's timer when the transport can, else from a goroutine of its own
+// (at most one at a time per session).
 func (ss *Session) keepalive(now int64) {
-	if ss.opts.Keepalive <= 0 || now-ss.lastKeep.Load() < int64(ss.opts.Keepalive) || !ss.keeping.CompareAndSwap(false, true) {
+	if ss.opts.Keepalive <= 0 || now-ss.lastKeep.Load() < int64(ss.opts.Keepalive) || ss.keeping.Load() {
 		return
 	}
 	ss.lastKeep.Store(now)
-	go func() {
-		defer ss.keeping.Store(false)
-		if err := ss.t.Keepalive(); err != nil {
-			ss.Close(WriteFailed)
+	switch err := ss.t.Keepalive(false); {
+	case err == nil:
+	case errors.Is(err, ErrWouldBlock):
+		if ss.keeping.CompareAndSwap(false, true) {
+			go func() {
+				defer ss.keeping.Store(false)
+				if err := ss.t.Keepalive(true); err != nil {
+					ss.Close(WriteFailed)
+				}
+			}()
 		}
-	}()
+	default:
+		go ss.Close(WriteFailed)
+	}
 }
 
 // stopJoin ends the subscription of a joined project and waits for its

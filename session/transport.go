@@ -8,6 +8,8 @@
 package session
 
 import (
+	"errors"
+
 	"filelock"
 	"filelock/events"
 )
@@ -27,8 +29,10 @@ type Transport interface {
 	// (Close(WriteFailed)).
 	Write(frames []*Frame) error
 	// Keepalive writes what keeps an idle connection open (an SSE comment,
-	// a WebSocket ping); an error ends the session.
-	Keepalive() error
+	// a WebSocket ping); an error ends the session. With wait false it must
+	// not block: it returns ErrWouldBlock when it cannot write at once, and
+	// is called again, with wait true, from a goroutine of its own.
+	Keepalive(wait bool) error
 	// Close ends the connection, telling the client why where its wire
 	// format can (SPEC §5, §6). It is called once.
 	Close(r Reason)
@@ -63,6 +67,10 @@ func (r Reason) String() string {
 	}
 	return "unknown"
 }
+
+// ErrWouldBlock is what Transport.Keepalive(false) returns when it cannot
+// write at once.
+var ErrWouldBlock = errors.New("session: the write would block")
 
 // ErrShuttingDown is what a client is told when it asks for something the
 // closing server can no longer give (a new connection, a join).
