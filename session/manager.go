@@ -45,7 +45,7 @@ func NewManager(cfg Config) *Manager {
 // ErrShuttingDown once Shutdown has begun; then nothing of opts runs.
 func (m *Manager) Open(t Transport, be Backend, opts Options) (*Session, error) {
 	ss := &Session{m: m, t: t, be: be, opts: opts, connID: newConnID(t.Name()),
-		joins: map[string]*join{}, done: make(chan struct{})}
+		done: make(chan struct{})}
 	ss.lastKeep.Store(time.Now().UnixNano())
 	m.mu.Lock()
 	if m.closed {

@@ -79,14 +79,19 @@ type Session struct {
 
 	mu       sync.Mutex
 	user     string
-	joins    map[string]*join
-	userConn func() // Backend.CountUser's release
+	joins    []*join // few (limits.max_projects_per_connection): a slice costs least
+	userConn func()  // Backend.CountUser's release
 	closed   bool
 	expiry   *time.Timer
 
 	lastKeep atomic.Int64 // unix nanos of the last keepalive or counted write
 	keeping  atomic.Bool  // a keepalive is being written
 	done     chan struct{}
+}
+
+// findLocked is the index of the project's join, -1 if none.
+func (ss *Session) findLocked(projectID string) int {
+	return slices.IndexFunc(ss.joins, func(j *join) bool { return j.sub.ProjectID == projectID })
 }
 
 // join is one joined project. It has no goroutine while idle: the hub's
@@ -235,7 +240,7 @@ func (ss *Session) joinMessage(data []byte) (json.RawMessage, func(), error) {
 func (ss *Session) admit(projectID string) error {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if _, ok := ss.joins[projectID]; ok || ss.m.cfg.MaxProjects <= 0 || len(ss.joins) < ss.m.cfg.MaxProjects {
+	if ss.findLocked(projectID) >= 0 || ss.m.cfg.MaxProjects <= 0 || len(ss.joins) < ss.m.cfg.MaxProjects {
 		return nil
 	}
 	return filelock.Errorf(filelock.ERateLimited,
@@ -278,7 +283,7 @@ func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, star
 	if user != "" {
 		ss.user = user
 	}
-	ss.joins[projectID] = j
+	ss.joins = append(ss.joins, j)
 	ss.mu.Unlock()
 	initial, sub.Initial = sub.Initial, nil // not kept for the subscription's life
 	return initial, func() {
@@ -380,8 +385,11 @@ func (ss *Session) keepalive(now int64) {
 // last drain; it reports whether the project was joined.
 func (ss *Session) stopJoin(projectID string) bool {
 	ss.mu.Lock()
-	j := ss.joins[projectID]
-	delete(ss.joins, projectID)
+	var j *join
+	if i := ss.findLocked(projectID); i >= 0 {
+		j = ss.joins[i]
+		ss.joins = slices.Delete(ss.joins, i, i+1)
+	}
 	ss.mu.Unlock()
 	if j == nil {
 		return false
@@ -458,8 +466,8 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 func (ss *Session) projects() []string {
 	ss.mu.Lock()
 	ids := make([]string, 0, len(ss.joins))
-	for id := range ss.joins {
-		ids = append(ids, id)
+	for _, j := range ss.joins {
+		ids = append(ids, j.sub.ProjectID)
 	}
 	ss.mu.Unlock()
 	slices.Sort(ids)
