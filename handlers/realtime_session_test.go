@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"filelock"
 	"filelock/handlers"
+	"filelock/store"
 	"filelock/store/memory"
 )
 
@@ -117,4 +120,33 @@ func (l *eventLog) endErr() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.err
+}
+
+// rawStatusErr is a store whose Status fails with an error that is not a
+// *filelock.Error (a backend that did not answer properly).
+type rawStatusErr struct{ store.Store }
+
+func (rawStatusErr) Status(context.Context, string) (filelock.Status, error) {
+	return filelock.Status{}, errors.New("connection reset by peer")
+}
+
+// TestStreamStoreErrorIsUnavailable: a store error that is not a
+// *filelock.Error reaches a stream's client as store_unavailable (503), as
+// it does a REST call, never as an internal error.
+func TestStreamStoreErrorIsUnavailable(t *testing.T) {
+	o := rtOptions()
+	st := rawStatusErr{running(t, memory.New(o))}
+	a := startServer(t, rtConfig(st, o))
+	project := newProject()
+	if r := a.do(http.MethodGet, "/status/"+project, ""); r.status != http.StatusServiceUnavailable {
+		t.Fatalf("REST status: %d %s", r.status, r.body)
+	}
+	sse := openSSE(t, a.url+"/events/"+project, nil)
+	if sse.res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("SSE: %d, want 503", sse.res.StatusCode)
+	}
+	ws := dialWS(t, a.url).start()
+	if r := ws.call("join_project", map[string]any{"project_id": project, "user_id": "u1"}); errCode(r) != "store_unavailable" {
+		t.Errorf("ws join: %v", r)
+	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"filelock"
 	"filelock/auth"
@@ -55,8 +56,17 @@ func (b backend) Connect(ctx context.Context, projectID, user, connID string) er
 
 func (b backend) Disconnect(projectID, connID string) { b.s.rt.presence.disconnect(projectID, connID) }
 
+// Subscribe maps what the hub returns as storeCall maps a store's errors:
+// anything but a *filelock.Error (or the hub's ErrClosed, which the
+// session shows as shutting down) means the store did not answer properly.
 func (b backend) Subscribe(ctx context.Context, projectID, afterID string) (*events.Subscription, error) {
-	return b.s.rt.hub.Subscribe(ctx, projectID, afterID)
+	sub, err := b.s.rt.hub.Subscribe(ctx, projectID, afterID)
+	var fe *filelock.Error
+	if err != nil && !errors.As(err, &fe) && !errors.Is(err, events.ErrClosed) {
+		b.s.log.Warn("store error", "err", err)
+		err = errUnavailable(err.Error())
+	}
+	return sub, err
 }
 
 func (b backend) Heartbeat(ctx context.Context, projectID, user string, counted bool) (any, filelock.Lock, error) {
