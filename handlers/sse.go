@@ -149,7 +149,7 @@ func (t *sseStream) open(c *gin.Context) error {
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
 	c.Status(http.StatusOK)
-	if c.Request.ProtoMajor == 1 {
+	if c.Request.ProtoMajor == 1 && c.Request.ProtoMinor >= 1 { // chunked bodies are HTTP/1.1's
 		if conn, brw, err := c.Writer.Hijack(); err == nil {
 			return t.takeOver(c, conn, brw)
 		}
@@ -173,6 +173,7 @@ func (t *sseStream) takeOver(c *gin.Context, conn net.Conn, brw *bufio.ReadWrite
 	head = append(head, "HTTP/1.1 200 OK\r\n"...)
 	h := c.Writer.Header()
 	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Connection", "close") // the stream ends with the connection
 	for k, vs := range h {
 		for _, v := range vs {
 			head = append(head, k...)
@@ -247,6 +248,9 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 		}
 		bufs = append(bufs, b)
 		n += len(b)
+	}
+	if n == 0 {
+		return nil // (a chunk of none would end the body)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
