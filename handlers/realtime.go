@@ -60,9 +60,9 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 		// getWS refuses others first, with a 403 error body.
 		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,
 			Tick: min(max(min(c.SSEKeepalive, c.WSPingInterval)/4, 10*time.Millisecond), 2*time.Second)}),
-		// An idle WebSocket keeps no buffer: its reader (ws.go) borrows one
-		// while it reads, its writers while they write.
-		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 128, WriteBufferPool: &wsWriteBuffers},
+		// Only the handshake is the library's (ws.go frames the rest): its
+		// buffers are dropped with it.
+		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 128, WriteBufferSize: 128},
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
 	s.metrics.watch(s.conns.Count, s.rt.hub.Stats)

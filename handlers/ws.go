@@ -79,24 +79,67 @@ type wsConn struct {
 	s *Server
 
 	wmu    chan struct{} // one write at a time: a lock that can be tried and waited for
-	conn   atomic.Pointer[websocket.Conn]
+	nc     atomic.Pointer[net.Conn]
 	closed atomic.Bool
 }
 
-// wsWriteBuffers lends write buffers to the connections while they write.
-var wsWriteBuffers sync.Pool
-
+// upgrade answers the handshake (gorilla/websocket) and keeps only the
+// connection: frames are read (wsFrames) and written (wsFrame) here, so an
+// idle connection holds no buffer of the library's.
 func (t *wsConn) upgrade(c *gin.Context) bool {
 	conn, err := t.s.rt.upgrader.Upgrade(c.Writer, c.Request, nil)
 	if err != nil {
 		return false
 	}
-	t.conn.Store(conn)
+	nc := conn.NetConn()
+	t.nc.Store(&nc)
 	if t.closed.Load() { // closed while upgrading
-		_ = conn.Close()
+		_ = nc.Close()
 		return false
 	}
 	return true
+}
+
+func (t *wsConn) conn() net.Conn {
+	if p := t.nc.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// wsHeader appends the header of an unmasked server frame (RFC 6455 §5.2).
+func wsHeader(b []byte, op byte, n int) []byte {
+	b = append(b, 0x80|op)
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n < 1<<16:
+		return append(b, 126, byte(n>>8), byte(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+}
+
+var errWSClosed = errors.New("websocket: connection closed")
+
+// writeFrames writes one frame of op per payload, in one write, straight
+// from the payloads (shared frames are never copied).
+func (t *wsConn) writeFrames(op byte, payloads ...[]byte) error {
+	nc := t.conn()
+	if nc == nil || t.closed.Load() {
+		return errWSClosed
+	}
+	hdrs := make([]byte, 0, 10*len(payloads))
+	out := make(net.Buffers, 0, 2*len(payloads))
+	for _, p := range payloads {
+		i := len(hdrs)
+		hdrs = wsHeader(hdrs, op, len(p))
+		out = append(out, hdrs[i:len(hdrs):len(hdrs)], p)
+	}
+	t.wmu <- struct{}{}
+	defer func() { <-t.wmu }()
+	_ = nc.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
+	_, err := out.WriteTo(nc)
+	return err
 }
 
 // serve reads the client's messages until the connection fails or closes.
@@ -105,7 +148,7 @@ func (t *wsConn) upgrade(c *gin.Context) bool {
 // goroutine of its own, one at a time, so the parked reader's stack stays
 // small. Pings are answered, and any frame counts as a sign of life.
 func (t *wsConn) serve(ss *session.Session) {
-	nc := t.conn.Load().NetConn()
+	nc := t.conn()
 	_ = nc.SetReadDeadline(time.Now().Add(t.s.cfg.WSIdleTimeout))
 	r := &wsReader{t: t, ss: ss, nc: nc, reason: session.ClientGone,
 		frames: wsFrames{bodyLimit: t.s.cfg.MaxBodyBytes, readLimit: max(1<<20, 4*t.s.cfg.MaxBodyBytes)}}
@@ -174,13 +217,10 @@ var wsReadBuffers = sync.Pool{New: func() any { b := make([]byte, 4096); return 
 
 // frame acts on one parsed frame; false ends the connection.
 func (t *wsConn) frame(ss *session.Session, ev wsEvent) bool {
-	s, conn := t.s, t.conn.Load()
+	s := t.s
 	switch {
 	case ev.op == wsOpPing:
-		t.wmu <- struct{}{}
-		err := conn.WriteControl(websocket.PongMessage, ev.data, time.Now().Add(s.cfg.StreamWriteTimeout))
-		<-t.wmu
-		return err == nil || errors.Is(err, websocket.ErrCloseSent)
+		return t.writeFrames(wsOpPong, ev.data) == nil
 	case ev.op == wsOpPong:
 		return true
 	case ev.op == wsOpClose: // echo the client's code, then end
@@ -215,8 +255,11 @@ func (t *wsConn) closeWith(code int, text string) {
 		return
 	}
 	defer func() { <-t.wmu }()
-	msg := websocket.FormatCloseMessage(code, text)
-	_ = t.conn.Load().WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	nc := t.conn()
+	msg := wsHeader(nil, wsOpClose, 2+len(text))
+	msg = append(binary.BigEndian.AppendUint16(msg, uint16(code)), text...)
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = nc.Write(msg)
 }
 
 // message runs one client message and writes its reply.
@@ -284,7 +327,7 @@ func (t *wsConn) answer(ref, reply json.RawMessage, err error) bool {
 		t.s.log.Error("ws: frame not encodable", "err", merr)
 		return true
 	}
-	return t.writeMessages(b) == nil
+	return t.writeFrames(wsOpText, b) == nil
 }
 
 func (t *wsConn) Name() string { return "ws" }
@@ -297,23 +340,7 @@ func (t *wsConn) Write(frames []*session.Frame) error {
 			msgs = append(msgs, b)
 		}
 	}
-	return t.writeMessages(msgs...)
-}
-
-func (t *wsConn) writeMessages(msgs ...[]byte) error {
-	conn := t.conn.Load()
-	if conn == nil || t.closed.Load() {
-		return websocket.ErrCloseSent
-	}
-	t.wmu <- struct{}{}
-	defer func() { <-t.wmu }()
-	for _, b := range msgs {
-		_ = conn.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
-		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.writeFrames(wsOpText, msgs...)
 }
 
 // wsPing is a ping frame with no payload, as the server sends it.
@@ -323,22 +350,20 @@ var wsPing = []byte{0x89, 0x00}
 // Without wait it writes only when no other write is in progress and the
 // connection has room for it at once.
 func (t *wsConn) Keepalive(wait bool) error {
-	conn := t.conn.Load()
-	if conn == nil {
+	nc := t.conn()
+	if nc == nil {
 		return nil
 	}
-	if !wait {
-		select {
-		case t.wmu <- struct{}{}:
-		default:
-			return session.ErrWouldBlock
-		}
-		defer func() { <-t.wmu }()
-		return writeAtOnce(conn.NetConn(), wsPing)
+	if wait {
+		return t.writeFrames(wsOpPing, nil)
 	}
-	t.wmu <- struct{}{}
+	select {
+	case t.wmu <- struct{}{}:
+	default:
+		return session.ErrWouldBlock
+	}
 	defer func() { <-t.wmu }()
-	return conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.s.cfg.StreamWriteTimeout))
+	return writeAtOnce(nc, wsPing)
 }
 
 // wsCloses are the close frames of the reasons that have one: 4001 when
@@ -360,14 +385,14 @@ var wsCloses = map[session.Reason]struct {
 // connection; the reader then returns.
 func (t *wsConn) Close(r session.Reason) {
 	t.closed.Store(true)
-	conn := t.conn.Load()
-	if conn == nil {
+	nc := t.conn()
+	if nc == nil {
 		return
 	}
 	if cl, ok := wsCloses[r]; ok {
 		t.closeWith(cl.code, cl.text)
 	}
-	_ = conn.Close()
+	_ = nc.Close()
 }
 
 // wsFormat is an event as a WebSocket text message {"event","data"},
