@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"errors"
+	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -95,4 +98,43 @@ func (s *Server) closeRealtime() error {
 		rt.presence.close()
 	})
 	return rt.closeErr
+}
+
+// smallWrite is the most a write copies into one buffer rather than
+// handing the kernel a vector: a vector makes the connection keep an iovec
+// array for good.
+const smallWrite = 4096
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallWrite); return &b }}
+
+// writeBuffers writes bufs (n bytes in all) to c in one write.
+func writeBuffers(c net.Conn, bufs net.Buffers, n int) error {
+	if n > smallWrite {
+		_, err := bufs.WriteTo(c)
+		return err
+	}
+	p := writeBufs.Get().(*[]byte)
+	b := (*p)[:0]
+	for _, x := range bufs {
+		b = append(b, x...)
+	}
+	_, err := c.Write(b)
+	*p = b[:0]
+	writeBufs.Put(p)
+	return err
+}
+
+// writeAtOnce writes b if the connection takes it without waiting;
+// ErrWouldBlock when it took none of it (a part written is an error: the
+// stream is broken).
+func writeAtOnce(c net.Conn, b []byte) error {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
+	n, err := c.Write(b)
+	switch {
+	case err == nil:
+		return nil
+	case n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		return session.ErrWouldBlock
+	}
+	return err
 }

@@ -3,11 +3,9 @@ package handlers
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -266,13 +264,13 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 		return t.flush()
 	}
 	var hdr [18]byte
+	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
 	out := make(net.Buffers, 0, len(bufs)+2)
-	out = append(out, append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n'))
+	out = append(out, h)
 	out = append(out, bufs...)
 	out = append(out, crlf)
 	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
-	_, err := out.WriteTo(t.conn)
-	return err
+	return writeBuffers(t.conn, out, len(h)+n+len(crlf))
 }
 
 var crlf = []byte("\r\n")
@@ -316,21 +314,6 @@ func (t *sseStream) Keepalive(wait bool) error {
 }
 
 var sseKeepaliveChunk = appendChunk(nil, sseKeepalive)
-
-// writeAtOnce writes b if the connection takes it without waiting;
-// ErrWouldBlock when it took none of it (a part written is an error: the
-// stream is broken).
-func writeAtOnce(c net.Conn, b []byte) error {
-	_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
-	n, err := c.Write(b)
-	switch {
-	case err == nil:
-		return nil
-	case n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
-		return session.ErrWouldBlock
-	}
-	return err
-}
 
 // Close ends the stream: after a ": token expired" comment when its token
 // expired (SPEC §6), after a retry and a comment when the server shuts down

@@ -130,63 +130,88 @@ func (t *wsConn) writeFrames(op byte, payloads ...[]byte) error {
 	}
 	hdrs := make([]byte, 0, 10*len(payloads))
 	out := make(net.Buffers, 0, 2*len(payloads))
+	n := 0
 	for _, p := range payloads {
 		i := len(hdrs)
 		hdrs = wsHeader(hdrs, op, len(p))
 		out = append(out, hdrs[i:len(hdrs):len(hdrs)], p)
+		n += len(p)
 	}
 	t.wmu <- struct{}{}
 	defer func() { <-t.wmu }()
 	_ = nc.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
-	_, err := out.WriteTo(nc)
-	return err
+	return writeBuffers(nc, out, n+len(hdrs))
 }
 
 // serve reads the client's messages until the connection fails or closes.
 // It waits for data without a buffer (session.WaitReadable), reads what
-// came with a pooled one and parses it (wsFrames); each message runs on a
-// goroutine of its own, one at a time, so the parked reader's stack stays
-// small. Pings are answered, and any frame counts as a sign of life.
+// came with a pooled one and parses it (wsFrames), and runs its messages
+// one at a time, on a goroutine of its own (step), so the parked reader's
+// stack stays small. Pings are answered, and any frame counts as a sign of life.
 func (t *wsConn) serve(ss *session.Session) {
 	nc := t.conn()
 	_ = nc.SetReadDeadline(time.Now().Add(t.s.cfg.WSIdleTimeout))
 	r := &wsReader{t: t, ss: ss, nc: nc, reason: session.ClientGone,
 		frames: wsFrames{bodyLimit: t.s.cfg.MaxBodyBytes, readLimit: max(1<<20, 4*t.s.cfg.MaxBodyBytes)}}
-	wait, canWait := session.WaitReadable(nc)
+	readByte, canWait := session.WaitReadable(nc)
+	r.readNow, _ = session.ReadNow(nc)
 	for {
 		if canWait {
-			if err := wait(); err != nil { // parked here while idle: keep this frame small
+			b, err := readByte() // parked here while idle: keep this frame small
+			if err != nil {
 				r.failed(err)
 				break
 			}
+			r.first, r.hasFirst = b, true
 		}
-		if !r.read() {
+		if !r.step() {
 			break
 		}
 	}
 	ss.Close(r.reason)
 }
 
+// step runs read on a goroutine of its own: the parked reader's stack then
+// never grows past what waiting takes (a goroutine's stack, once grown,
+// stays grown).
+func (r *wsReader) step() bool {
+	done := make(chan bool, 1)
+	go func() { done <- r.read() }()
+	return <-done
+}
+
 // wsReader is the state of a WebSocket's reader between reads.
 type wsReader struct {
-	t      *wsConn
-	ss     *session.Session
-	nc     net.Conn
-	frames wsFrames
-	evs    []wsEvent
-	reason session.Reason
+	t        *wsConn
+	ss       *session.Session
+	nc       net.Conn
+	frames   wsFrames
+	evs      []wsEvent
+	reason   session.Reason
+	first    byte // read by the wait, not parsed yet
+	hasFirst bool
+	readNow  func([]byte) (int, error)
 }
 
 // read reads what has come and acts on it; false ends the connection.
 func (r *wsReader) read() bool {
 	buf := wsReadBuffers.Get().(*[]byte)
 	defer wsReadBuffers.Put(buf)
-	n, err := r.nc.Read(*buf)
+	b, n := *buf, 0
+	if r.hasFirst {
+		b[0], n, r.hasFirst = r.first, 1, false
+	}
+	var err error
+	if n == 0 { // else what else came, without waiting for more
+		n, err = r.nc.Read(b)
+	} else if m, rerr := r.readNow(b[1:]); m > 0 || rerr != nil {
+		n, err = 1+m, rerr
+	}
 	ok := true
 	if n > 0 {
 		_ = r.nc.SetReadDeadline(time.Now().Add(r.t.s.cfg.WSIdleTimeout))
 		var perr error
-		if r.evs, perr = r.frames.feed((*buf)[:n], r.evs[:0]); perr != nil {
+		if r.evs, perr = r.frames.feed(b[:n], r.evs[:0]); perr != nil {
 			var pe *wsProtocolError
 			errors.As(perr, &pe)
 			r.t.closeWith(pe.code, pe.text)
@@ -238,9 +263,7 @@ func (t *wsConn) frame(ss *session.Session, ev wsEvent) bool {
 	case ev.op != wsOpText:
 		t.answer(nil, nil, filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
 	default:
-		done := make(chan struct{})
-		go func() { defer close(done); t.message(ss, ev.data) }()
-		<-done
+		t.message(ss, ev.data)
 	}
 	return true
 }

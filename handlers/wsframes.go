@@ -127,7 +127,7 @@ func (f *wsFrames) header(b []byte) (int, error) {
 		if !f.fin || length > 125 {
 			return n, &wsProtocolError{1002, "bad control frame"}
 		}
-		f.ctl = f.ctl[:0]
+		f.ctl = nil
 	case wsOpText, wsOpBinary:
 		if f.msgOp != 0 {
 			return n, &wsProtocolError{1002, "a message began inside another"}
@@ -172,7 +172,12 @@ func (f *wsFrames) payload(b []byte) {
 func (f *wsFrames) frameEnd(out []wsEvent) []wsEvent {
 	f.inBody = false
 	if f.op >= wsOpClose {
-		return append(out, wsEvent{op: f.op, data: append([]byte(nil), f.ctl...)})
+		ev := wsEvent{op: f.op, data: f.ctl}
+		if ev.data == nil {
+			ev.data = []byte{}
+		}
+		f.ctl = nil // rare: not kept
+		return append(out, ev)
 	}
 	if !f.fin {
 		return out

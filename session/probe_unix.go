@@ -4,6 +4,7 @@ package session
 
 import (
 	"errors"
+	"io"
 	"net"
 	"syscall"
 )
@@ -38,11 +39,11 @@ func ConnGone(c net.Conn) (gone func() bool, ok bool) {
 	}, true
 }
 
-// WaitReadable returns a wait that blocks until c has data to read (or is
-// closed, or its read deadline passes: then its error), holding no buffer
-// and little stack while it waits. ok is false when c offers no such
-// wait; then read it directly.
-func WaitReadable(c net.Conn) (wait func() error, ok bool) {
+// WaitReadable returns a read of one byte that waits until c has data
+// (or fails: closed, reset, its read deadline passed, io.EOF), holding no
+// buffer and little stack while it waits. ok is false when c offers no
+// such read; then read it directly.
+func WaitReadable(c net.Conn) (readByte func() (byte, error), ok bool) {
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
 		return nil, false
@@ -51,11 +52,55 @@ func WaitReadable(c net.Conn) (wait func() error, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	return func() error {
+	return func() (byte, error) {
 		var b [1]byte
-		return rc.Read(func(fd uintptr) bool {
-			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
-			return !errors.Is(err, syscall.EAGAIN) // else wait for data
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), b[:])
+			return !errors.Is(rerr, syscall.EAGAIN) // else wait for data
 		})
+		switch {
+		case err != nil:
+			return 0, err
+		case rerr != nil:
+			return 0, rerr
+		case n == 0:
+			return 0, io.EOF
+		}
+		return b[0], nil
+	}, true
+}
+
+// ReadNow returns a read that takes what c holds without waiting for
+// more: 0, nil when it holds nothing. ok is false when c offers no such
+// read.
+func ReadNow(c net.Conn) (read func(p []byte) (int, error), ok bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	return func(p []byte) (int, error) {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, rerr = syscall.Read(int(fd), p)
+			return true // never wait
+		})
+		switch {
+		case err != nil:
+			return 0, err
+		case errors.Is(rerr, syscall.EAGAIN):
+			return 0, nil
+		case rerr != nil:
+			return 0, rerr
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}, true
 }
