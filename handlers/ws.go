@@ -53,6 +53,7 @@ func (s *Server) getWS(c *gin.Context) {
 		return
 	}
 	t := &wsConn{s: s, wmu: make(chan struct{}, 1)}
+	t.active.Store(time.Now().UnixNano())
 	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
 		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: release})
 	if err != nil {
@@ -81,6 +82,16 @@ type wsConn struct {
 	wmu    chan struct{} // one write at a time: a lock that can be tried and waited for
 	nc     atomic.Pointer[net.Conn]
 	closed atomic.Bool
+	active atomic.Int64 // unix nanos of the last bytes read
+
+	life sync.Mutex     // orders watching and closing
+	w    *session.Watch // guarded by life
+}
+
+// Gone reports a client silent for longer than Config.WSIdleTimeout (it
+// answers no ping); the manager then closes it.
+func (t *wsConn) Gone() bool {
+	return time.Now().UnixNano()-t.active.Load() > int64(t.s.cfg.WSIdleTimeout)
 }
 
 // upgrade answers the handshake (gorilla/websocket) and keeps only the
@@ -150,11 +161,13 @@ func (t *wsConn) writeFrames(op byte, payloads ...[]byte) error {
 // stack stays small. Pings are answered, and any frame counts as a sign of life.
 func (t *wsConn) serve(ss *session.Session) {
 	nc := t.conn()
-	_ = nc.SetReadDeadline(time.Now().Add(t.s.cfg.WSIdleTimeout))
 	r := &wsReader{t: t, ss: ss, nc: nc, reason: session.ClientGone,
 		frames: wsFrames{bodyLimit: t.s.cfg.MaxBodyBytes, readLimit: max(1<<20, 4*t.s.cfg.MaxBodyBytes)}}
+	var canReadNow bool
+	if r.readNow, canReadNow = session.ReadNow(nc); canReadNow && t.watch(r) {
+		return // the manager's poller calls r.ready when data comes
+	}
 	readByte, canWait := session.WaitReadable(nc)
-	r.readNow, _ = session.ReadNow(nc)
 	for {
 		if canWait {
 			b, err := readByte() // parked here while idle: keep this frame small
@@ -171,12 +184,50 @@ func (t *wsConn) serve(ss *session.Session) {
 	ss.Close(r.reason)
 }
 
+// watch hands the reader to the manager's poller; false where there is
+// none (then the reader has a goroutine of its own).
+func (t *wsConn) watch(r *wsReader) bool {
+	t.life.Lock()
+	defer t.life.Unlock()
+	if t.closed.Load() {
+		return true // Close has run: nothing to read
+	}
+	r.polled = true // before the first ready
+	w, ok := t.s.rt.sessions.Watch(r.nc, r.ready)
+	if ok {
+		t.w = w
+	} else {
+		r.polled = false // not watched: no ready runs
+	}
+	return ok
+}
+
+// ready reads what came, acts on it and watches the connection again.
+func (r *wsReader) ready() {
+	for {
+		more, ok := r.read()
+		if !ok {
+			r.ss.Close(r.reason)
+			return
+		}
+		if !more {
+			break
+		}
+	}
+	r.t.life.Lock()
+	w := r.t.w
+	r.t.life.Unlock()
+	if w == nil || w.Rearm() != nil {
+		r.ss.Close(session.ClientGone)
+	}
+}
+
 // step runs read on a goroutine of its own: the parked reader's stack then
 // never grows past what waiting takes (a goroutine's stack, once grown,
 // stays grown).
 func (r *wsReader) step() bool {
 	done := make(chan bool, 1)
-	go func() { done <- r.read() }()
+	go func() { _, ok := r.read(); done <- ok }()
 	return <-done
 }
 
@@ -185,6 +236,7 @@ type wsReader struct {
 	t        *wsConn
 	ss       *session.Session
 	nc       net.Conn
+	polled   bool // the manager's poller calls ready; else the reader has a goroutine of its own
 	frames   wsFrames
 	evs      []wsEvent
 	reason   session.Reason
@@ -193,8 +245,9 @@ type wsReader struct {
 	readNow  func([]byte) (int, error)
 }
 
-// read reads what has come and acts on it; false ends the connection.
-func (r *wsReader) read() bool {
+// read reads what has come (watched: without waiting) and acts on it;
+// more says a watched reader may find more; ok false ends the connection.
+func (r *wsReader) read() (more, ok bool) {
 	buf := wsReadBuffers.Get().(*[]byte)
 	defer wsReadBuffers.Put(buf)
 	b, n := *buf, 0
@@ -202,14 +255,25 @@ func (r *wsReader) read() bool {
 		b[0], n, r.hasFirst = r.first, 1, false
 	}
 	var err error
-	if n == 0 { // else what else came, without waiting for more
+	switch {
+	case r.polled:
+		n, err = r.readNow(b)
+		if n == 0 && err == nil {
+			return false, true // all read
+		}
+	case n == 0:
 		n, err = r.nc.Read(b)
-	} else if m, rerr := r.readNow(b[1:]); m > 0 || rerr != nil {
-		n, err = 1+m, rerr
+	default: // what else came with the first byte, without waiting for more
+		if m, rerr := r.readNow(b[1:]); m > 0 || rerr != nil {
+			n, err = 1+m, rerr
+		}
 	}
-	ok := true
+	ok = true
 	if n > 0 {
-		_ = r.nc.SetReadDeadline(time.Now().Add(r.t.s.cfg.WSIdleTimeout))
+		r.t.active.Store(time.Now().UnixNano())
+		if !r.polled {
+			_ = r.nc.SetReadDeadline(time.Now().Add(r.t.s.cfg.WSIdleTimeout))
+		}
 		var perr error
 		if r.evs, perr = r.frames.feed(b[:n], r.evs[:0]); perr != nil {
 			var pe *wsProtocolError
@@ -226,9 +290,9 @@ func (r *wsReader) read() bool {
 	clear(r.evs)
 	if err != nil {
 		r.failed(err)
-		return false
+		return false, false
 	}
-	return ok
+	return n == len(b), ok
 }
 
 func (r *wsReader) failed(err error) {
@@ -407,6 +471,8 @@ var wsCloses = map[session.Reason]struct {
 // Close writes the reason's close frame, if it has one, and closes the
 // connection; the reader then returns.
 func (t *wsConn) Close(r session.Reason) {
+	t.life.Lock()
+	defer t.life.Unlock()
 	t.closed.Store(true)
 	nc := t.conn()
 	if nc == nil {
@@ -414,6 +480,9 @@ func (t *wsConn) Close(r session.Reason) {
 	}
 	if cl, ok := wsCloses[r]; ok {
 		t.closeWith(cl.code, cl.text)
+	}
+	if t.w != nil {
+		t.w.Stop() // before the descriptor can be reused
 	}
 	_ = nc.Close()
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"net"
 	"sync"
 	"time"
 )
@@ -28,6 +29,31 @@ type Manager struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	pollOnce sync.Once
+	poll     *poller // nil: none (not Linux, or it failed)
+}
+
+// Watch reports, from one goroutine for every watched connection, when c
+// has something to read (or was hung up): ready then runs once, on a
+// goroutine of its own, and the reader reads what came without waiting
+// (ReadNow) and re-arms the watch. An idle reader thus needs no goroutine.
+// It must Stop the watch before it closes c. ok is false where no such
+// watch is available (not Linux): then the reader reads c itself.
+func (m *Manager) Watch(c net.Conn, ready func()) (w *Watch, ok bool) {
+	m.pollOnce.Do(func() {
+		m.mu.Lock()
+		closed := m.closed
+		m.mu.Unlock()
+		if !closed {
+			m.poll, _ = newPoller()
+		}
+	})
+	if m.poll == nil {
+		return nil, false
+	}
+	w, err := m.poll.watch(c, ready)
+	return w, err == nil
 }
 
 // NewManager starts a manager; Shutdown stops it.
@@ -130,8 +156,12 @@ func (m *Manager) Shutdown(wait time.Duration) bool {
 	go func() { m.live.Wait(); close(done) }()
 	select {
 	case <-done:
-		return true
 	case <-time.After(wait):
 		return false
 	}
+	m.pollOnce.Do(func() {}) // no poller from now on
+	if m.poll != nil {
+		m.poll.close()
+	}
+	return true
 }
