@@ -127,8 +127,8 @@ func writeBuffers(c net.Conn, bufs net.Buffers, n int) error {
 // writeAtOnce writes b if the connection takes it without waiting;
 // ErrWouldBlock when it took none of it (a part written is an error: the
 // stream is broken).
-func writeAtOnce(c net.Conn, b []byte) error {
-	_ = c.SetWriteDeadline(time.Now().Add(time.Millisecond))
+func writeAtOnce(c net.Conn, d *writeDeadline, b []byte) error {
+	d.set(c, time.Now().Add(time.Millisecond))
 	n, err := c.Write(b)
 	switch {
 	case err == nil:
@@ -137,4 +137,21 @@ func writeAtOnce(c net.Conn, b []byte) error {
 		return session.ErrWouldBlock
 	}
 	return err
+}
+
+// writeDeadline is a connection's write deadline, set anew only when the
+// one in force would leave a write less than half its timeout (each
+// setting is a timer update). Its user holds the connection's write lock.
+type writeDeadline struct{ at time.Time }
+
+// extend makes the next write end within timeout, and at least half of it.
+func (d *writeDeadline) extend(c net.Conn, timeout time.Duration) {
+	if now := time.Now(); d.at.Sub(now) < timeout/2 {
+		d.set(c, now.Add(timeout))
+	}
+}
+
+func (d *writeDeadline) set(c net.Conn, at time.Time) {
+	d.at = at
+	_ = c.SetWriteDeadline(at)
 }

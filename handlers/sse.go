@@ -118,6 +118,7 @@ type sseStream struct {
 
 	mu     sync.Mutex // one write at a time; held by open
 	conn   net.Conn   // taken over; nil: w
+	dl     writeDeadline
 	w      io.Writer
 	flush  func() error
 	closed bool
@@ -182,7 +183,7 @@ func (t *sseStream) takeOver(c *gin.Context, conn net.Conn, brw *bufio.ReadWrite
 	}
 	head = append(head, "\r\n"...)
 	head = appendChunk(head, []byte(sseRetry))
-	_ = conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	t.dl.set(conn, time.Now().Add(t.timeout))
 	if _, err := conn.Write(head); err != nil {
 		conn.Close()
 		return err
@@ -269,7 +270,7 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 	out = append(out, h)
 	out = append(out, bufs...)
 	out = append(out, crlf)
-	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	t.dl.extend(t.conn, t.timeout)
 	return writeBuffers(t.conn, out, len(h)+n+len(crlf))
 }
 
@@ -283,7 +284,7 @@ func (t *sseStream) writeLocked(b []byte) error {
 		}
 		return t.flush()
 	}
-	_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+	t.dl.extend(t.conn, t.timeout)
 	_, err := t.conn.Write(appendChunk(make([]byte, 0, len(b)+8), b))
 	return err
 }
@@ -310,7 +311,7 @@ func (t *sseStream) Keepalive(wait bool) error {
 		}
 		return t.writeLocked(sseKeepalive)
 	}
-	return writeAtOnce(t.conn, sseKeepaliveChunk)
+	return writeAtOnce(t.conn, &t.dl, sseKeepaliveChunk)
 }
 
 var sseKeepaliveChunk = appendChunk(nil, sseKeepalive)
@@ -343,7 +344,7 @@ func (t *sseStream) Close(r session.Reason) {
 	}
 	if t.conn != nil {
 		if r != session.ClientGone && r != session.WriteFailed {
-			_ = t.conn.SetWriteDeadline(time.Now().Add(t.timeout))
+			t.dl.extend(t.conn, t.timeout)
 			_, _ = t.conn.Write([]byte("0\r\n\r\n"))
 		}
 		_ = t.conn.Close()

@@ -80,6 +80,7 @@ type wsConn struct {
 	s *Server
 
 	wmu    chan struct{} // one write at a time: a lock that can be tried and waited for
+	dl     writeDeadline // guarded by wmu
 	nc     atomic.Pointer[net.Conn]
 	closed atomic.Bool
 	active atomic.Int64 // unix nanos of the last bytes read
@@ -150,7 +151,7 @@ func (t *wsConn) writeFrames(op byte, payloads ...[]byte) error {
 	}
 	t.wmu <- struct{}{}
 	defer func() { <-t.wmu }()
-	_ = nc.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
+	t.dl.extend(nc, t.s.cfg.StreamWriteTimeout)
 	return writeBuffers(nc, out, n+len(hdrs))
 }
 
@@ -345,7 +346,7 @@ func (t *wsConn) closeWith(code int, text string) {
 	nc := t.conn()
 	msg := wsHeader(nil, wsOpClose, 2+len(text))
 	msg = append(binary.BigEndian.AppendUint16(msg, uint16(code)), text...)
-	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	t.dl.set(nc, time.Now().Add(time.Second))
 	_, _ = nc.Write(msg)
 }
 
@@ -450,7 +451,7 @@ func (t *wsConn) Keepalive(wait bool) error {
 		return session.ErrWouldBlock
 	}
 	defer func() { <-t.wmu }()
-	return writeAtOnce(nc, wsPing)
+	return writeAtOnce(nc, &t.dl, wsPing)
 }
 
 // wsCloses are the close frames of the reasons that have one: 4001 when
