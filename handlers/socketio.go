@@ -161,8 +161,8 @@ func (t *sioSocket) setup(ss *session.Session, ended func()) {
 // with an error event when the client asked for none.
 func (t *sioSocket) message(ss *session.Session, name string, args []any) {
 	data, ack := sioArgs(args)
-	_, logged := t.s.messageLog(context.Background(), metrics.SocketIO, ss.ID(), name)
-	reply, then, err := ss.Handle(name, data)
+	ctx, logged := t.s.messageLog(context.Background(), metrics.SocketIO, ss.ID(), name)
+	reply, then, err := ss.HandleContext(ctx, name, data)
 	logged(err)
 	switch {
 	case ack != nil && err != nil:

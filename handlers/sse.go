@@ -15,6 +15,7 @@ import (
 
 	"filelock"
 	"filelock/events"
+	"filelock/metrics"
 	"filelock/session"
 )
 
@@ -93,6 +94,7 @@ func (s *Server) getEvents(c *gin.Context) {
 		ss.Close(session.WriteFailed)
 		return
 	}
+	s.metrics.EventsDelivered(metrics.SSE, len(initial))
 	start()
 	if t.takenOver() {
 		return // the session runs without this goroutine

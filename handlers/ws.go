@@ -359,8 +359,8 @@ func (t *wsConn) message(ss *session.Session, data []byte) {
 		t.answer(ref, nil, err)
 		return
 	}
-	_, logged := t.s.messageLog(context.Background(), metrics.WS, ss.ID(), name)
-	reply, then, err := ss.Handle(name, body)
+	ctx, logged := t.s.messageLog(context.Background(), metrics.WS, ss.ID(), name)
+	reply, then, err := ss.HandleContext(ctx, name, body)
 	logged(err)
 	if !t.answer(ref, reply, err) {
 		ss.Close(session.WriteFailed)

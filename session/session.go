@@ -75,7 +75,8 @@ type Session struct {
 	opts   Options
 	connID string
 
-	op sync.Mutex // one message at a time; held by the wind-down
+	op     sync.Mutex      // one message at a time; held by the wind-down
+	msgCtx context.Context // the context of the message being handled; guarded by op
 
 	mu       sync.Mutex
 	user     string
@@ -126,8 +127,17 @@ func newConnID(transport string) string {
 // or the error to show; then, when not nil, must run once the reply has
 // been written: it writes the join's first frames and starts its events.
 func (ss *Session) Handle(name string, data []byte) (reply json.RawMessage, then func(), err error) {
+	return ss.HandleContext(context.Background(), name, data)
+}
+
+// HandleContext is Handle with the message's context (its request id for
+// the log lines it causes); the context does not bound the message, the
+// backend bounds each store call.
+func (ss *Session) HandleContext(ctx context.Context, name string, data []byte) (reply json.RawMessage, then func(), err error) {
 	ss.op.Lock()
 	defer ss.op.Unlock()
+	ss.msgCtx = context.WithoutCancel(ctx)
+	defer func() { ss.msgCtx = nil }()
 	if ss.isClosed() {
 		return nil, nil, filelock.Errorf(filelock.EInvalid, "connection closed")
 	}
@@ -140,11 +150,20 @@ func (ss *Session) Handle(name string, data []byte) (reply json.RawMessage, then
 		reply, err = ss.heartbeatMessage(data)
 	default:
 		var r any
-		if r, err = ss.be.Command(context.Background(), name, ss.User(), data); err == nil {
+		if r, err = ss.be.Command(ss.ctx(), name, ss.User(), data); err == nil {
 			reply = OK(r)
 		}
 	}
 	return reply, nil, err
+}
+
+// ctx is the context of the message being handled (guarded by op), or
+// the background outside a message.
+func (ss *Session) ctx() context.Context {
+	if ss.msgCtx != nil {
+		return ss.msgCtx
+	}
+	return context.Background()
 }
 
 func (ss *Session) isClosed() bool {
@@ -253,8 +272,8 @@ func (ss *Session) admit(projectID string) error {
 // events after afterID when the history still holds it) and start, which
 // the caller runs after writing them: the live events then follow.
 func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, start func(), err error) {
-	ss.stopJoin(projectID)      // a second join starts over
-	ctx := context.Background() // each store call is bounded by the backend
+	ss.stopJoin(projectID) // a second join starts over
+	ctx := ss.ctx()        // each store call is bounded by the backend
 	if user != "" {
 		if err := ss.be.Connect(ctx, projectID, user, ss.connID); err != nil {
 			return nil, nil, err
@@ -441,7 +460,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	if p.ProjectID != "" {
-		r, _, err := ss.be.Heartbeat(context.Background(), p.ProjectID, user, true)
+		r, _, err := ss.be.Heartbeat(ss.ctx(), p.ProjectID, user, true)
 		if err != nil {
 			return nil, err
 		}
@@ -449,7 +468,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 	}
 	locks := []filelock.Lock{}
 	for i, id := range ss.projects() { // one message, one request of the user's rate
-		_, l, err := ss.be.Heartbeat(context.Background(), id, user, i == 0)
+		_, l, err := ss.be.Heartbeat(ss.ctx(), id, user, i == 0)
 		switch {
 		case err == nil:
 			locks = append(locks, l)
