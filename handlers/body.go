@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"unicode/utf8"
@@ -15,15 +16,20 @@ import (
 )
 
 // decodeBody reads a request body of at most Config.MaxBodyBytes
-// (payload_too_large otherwise) and decodes it with DecodeParams.
+// (payload_too_large otherwise) and decodes it with DecodeParams. A body
+// that cannot be read in full (cut off by http.read_timeout, the client
+// gone) is invalid_request, field body.
 func (s *Server) decodeBody(r *http.Request, dst any) error {
 	limit := s.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return filelock.FieldError("body", "the request body did not arrive within http.read_timeout")
+	}
 	if err != nil {
-		return filelock.Errorf(filelock.EInvalid, "could not read the request body")
+		return filelock.FieldError("body", "could not read the request body")
 	}
 	if int64(len(body)) > limit {
 		return tooLarge(limit)

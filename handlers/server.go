@@ -32,6 +32,7 @@ type Config struct {
 	MaxConnections    int               // limits.max_connections: live SSE/WebSocket/Socket.IO connections (0: no cap)
 	MaxConnsPerUser   int               // limits.max_connections_per_user (0: no cap)
 	UserRPS           float64           // limits.user_rps: lock/unlock/heartbeat per second per user (0: off)
+	ReadTimeout       time.Duration     // http.read_timeout: bound on reading a request of a non-streaming route (0: none)
 
 	// Realtime transports (realtime.go); zero means the default in parentheses.
 	WSPingInterval     time.Duration // WebSocket ping period (25s)
@@ -78,7 +79,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: newMetrics(),
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
 		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
-	s.engine.Use(gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS))
+	s.engine.Use(gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)

@@ -86,7 +86,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	if tok == "" {
 		tok = auth.TokenFromRequest(sock.Request().Request())
 	}
-	who, err := s.verifier.Verify(tok)
+	who, err := s.identifyToken(sock.Request().Request(), tok)
 	var release func()
 	if err == nil {
 		release, err = s.acquireConn(who, "")

@@ -43,7 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Start and stop are logged whatever log.level says: scripts wait for
 	// the listening line to learn the bound address.
 	lifecycle := slog.New(slog.NewTextHandler(stdout, nil))
-	verifier, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile})
+	verifier, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
+		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys})
 	if err != nil {
 		return err
 	}
@@ -91,10 +92,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnections:    cfg.Limits.MaxConnections,
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
 	})
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: event streams are long-lived.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
