@@ -16,7 +16,8 @@ type fakeStore struct {
 	mu      sync.Mutex
 	history int
 	logs    map[string][]filelock.Event // retained events per project
-	seqs    map[string]uint64
+	seqs    map[string]uint64           // Seq of the project's last event
+	all     map[string][]uint64         // Seq of every event ever appended
 	subs    map[string]int
 	feed    *fakeFeed
 	lose    bool // lose notices
@@ -25,8 +26,14 @@ type fakeStore struct {
 	afterStatus func() // when set, run by Status after it read the log
 }
 
+// seqAfter is the Seq the fake gives the event after prev: ids jump
+// forward irregularly (as a store's clock-seeded ids do), so that only Prev
+// tells whether two events follow each other.
+func seqAfter(prev uint64) uint64 { return prev + 1 + prev%3 }
+
 func newFakeStore(history int) *fakeStore {
-	return &fakeStore{history: history, logs: map[string][]filelock.Event{}, seqs: map[string]uint64{}, subs: map[string]int{}}
+	return &fakeStore{history: history, logs: map[string][]filelock.Event{}, seqs: map[string]uint64{},
+		all: map[string][]uint64{}, subs: map[string]int{}}
 }
 
 type fakeFeed struct {
@@ -69,8 +76,10 @@ func (f *fakeStore) subscribed(id string) int {
 func (f *fakeStore) append(id, user string) filelock.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.seqs[id]++
-	ev := filelock.Event{Type: filelock.EventUserJoined, ProjectID: id, Seq: f.seqs[id], User: user}
+	prev := f.seqs[id]
+	f.seqs[id] = seqAfter(prev)
+	f.all[id] = append(f.all[id], f.seqs[id])
+	ev := filelock.Event{Type: filelock.EventUserJoined, ProjectID: id, Seq: f.seqs[id], Prev: prev, User: user}
 	log := append(f.logs[id], ev)
 	if len(log) > f.history {
 		log = log[len(log)-f.history:]
@@ -117,9 +126,27 @@ func (f *fakeStore) Events(_ context.Context, id, after string) ([]filelock.Even
 		return nil, store.ErrHistoryGone
 	}
 	log := f.logs[id]
-	first := f.seqs[id] - uint64(len(log)) + 1 // Seq of log[0]
-	if seq+1 < first {
-		return nil, store.ErrHistoryGone
+	for i, ev := range log {
+		if ev.Prev == seq {
+			return append([]filelock.Event(nil), log[i:]...), nil
+		}
 	}
-	return append([]filelock.Event(nil), log[seq+1-first:]...), nil
+	if seq == f.seqs[id] {
+		return []filelock.Event{}, nil
+	}
+	return nil, store.ErrHistoryGone
+}
+
+// nth is the Seq of the project's i-th event (from 1).
+func (f *fakeStore) nth(id string, i int) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.all[id][i-1]
+}
+
+// last is the Seq of the project's last event.
+func (f *fakeStore) last(id string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seqs[id]
 }

@@ -6,12 +6,15 @@
 // arrives and unsubscribes it when the last one leaves. Every subscriber gets
 // the project's events once each, in the order the store applied them: the
 // hub tracks the last Seq it delivered per project, delivers a notice whose
-// Seq is the next one, drops duplicates, and catches up from Store.Events on
+// Prev is the last Seq delivered, drops duplicates, and catches up from Store.Events on
 // a gap or a Resync notice. One goroutine per hub reads notices and catches
 // up; subscribers never touch the store after Subscribe returns.
 //
-// Each subscriber has a bounded queue (Options.Queue events). A subscriber
-// that falls further behind is dropped: its channel closes and Err says why;
+// Each event becomes one immutable Frame shared by all its subscribers; a
+// transport encodes it through Frame.Bytes with its own Format, so an event
+// is encoded once per wire format, not once per subscriber. Each subscriber
+// has a bounded queue (Options.Queue frames, allocated as it fills). A subscriber
+// that falls further behind is dropped: it ends and Err says why;
 // the transport disconnects it and the client resumes from its last event id.
 package events
 

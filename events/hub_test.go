@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,19 +23,55 @@ func newHub(t *testing.T, st *fakeStore, queue int) *Hub {
 	return h
 }
 
-// next receives the next live event of s or fails.
-func next(t *testing.T, s *Subscription) filelock.Event {
+// rd reads a subscription's live frames one at a time.
+type rd struct {
+	s   *Subscription
+	buf []*Frame
+	err error // the end, once Take reported it
+}
+
+func reader(s *Subscription) *rd { return &rd{s: s} }
+
+// take waits for the next live frame; nil once the subscription ended.
+func (r *rd) take(t *testing.T) *Frame {
 	t.Helper()
-	select {
-	case ev, ok := <-s.C:
-		if !ok {
-			t.Fatalf("subscription ended: %v", s.Err())
+	for len(r.buf) == 0 {
+		if r.err != nil {
+			return nil
 		}
-		return ev
-	case <-time.After(wait):
-		t.Fatal("no event")
+		select {
+		case <-r.s.Ready():
+		case <-time.After(wait):
+			t.Fatal("no event")
+		}
+		r.buf, r.err = r.s.Take(r.buf)
 	}
-	return filelock.Event{}
+	fr := r.buf[0]
+	r.buf = r.buf[1:]
+	return fr
+}
+
+// next receives the next live event or fails.
+func (r *rd) next(t *testing.T) filelock.Event {
+	t.Helper()
+	fr := r.take(t)
+	if fr == nil {
+		t.Fatalf("subscription ended: %v", r.err)
+	}
+	return fr.Event
+}
+
+// pending takes what is queued without waiting.
+func (r *rd) pending() []*Frame {
+	var out []*Frame
+	out, r.err = r.s.Take(append(out, r.buf...))
+	r.buf = nil
+	return out
+}
+
+// isSnapshot reports whether the subscription started from a snapshot.
+func isSnapshot(s *Subscription) bool {
+	return len(s.Initial) > 0 && s.Initial[0].Event.Type == filelock.EventSnapshot
 }
 
 // eventually polls cond until it holds or fails the test.
@@ -59,12 +96,13 @@ func TestSnapshotThenLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if len(s.Initial) != 1 || s.Initial[0].Type != filelock.EventSnapshot || s.Initial[0].Seq != 2 || s.Replayed {
+	if len(s.Initial) != 1 || !isSnapshot(s) || s.Initial[0].Event.Seq != st.nth("p", 2) {
 		t.Fatalf("initial = %+v", s.Initial)
 	}
+	r := reader(s)
 	for i := 3; i <= 6; i++ {
 		st.append("p", "u"+strconv.Itoa(i))
-		if ev := next(t, s); ev.Seq != uint64(i) || ev.User != "u"+strconv.Itoa(i) {
+		if ev := r.next(t); ev.Seq != st.nth("p", i) || ev.User != "u"+strconv.Itoa(i) {
 			t.Fatalf("event %d = %+v", i, ev)
 		}
 	}
@@ -77,35 +115,40 @@ func TestResume(t *testing.T) {
 	}
 	h := newHub(t, st, 16)
 	ctx := context.Background()
+	id := func(i int) string { return strconv.FormatUint(st.nth("p", i), 10) }
 
-	s, err := h.Subscribe(ctx, "p", "5") // 6,7,8 are in history
+	s, err := h.Subscribe(ctx, "p", id(5)) // 6,7,8 are in history
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Replayed || len(s.Initial) != 3 || s.Initial[0].Seq != 6 || s.Initial[2].Seq != 8 {
+	if isSnapshot(s) || len(s.Initial) != 3 || s.Initial[0].Event.Seq != st.nth("p", 6) || s.Initial[2].Event.Seq != st.nth("p", 8) {
 		t.Fatalf("replay = %+v", s.Initial)
 	}
 	s.Close()
 
-	s, err = h.Subscribe(ctx, "p", "8") // up to date
+	s, err = h.Subscribe(ctx, "p", id(8)) // up to date
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.Replayed || len(s.Initial) != 0 {
+	if len(s.Initial) != 0 {
 		t.Fatalf("replay = %+v", s.Initial)
 	}
 	st.append("p", "x")
-	if ev := next(t, s); ev.Seq != 9 {
+	if ev := reader(s).next(t); ev.Seq != st.nth("p", 9) {
 		t.Fatalf("live = %+v", ev)
 	}
 	s.Close()
 
-	for _, id := range []string{"1", "99", "abc", "-1"} { // fallen out, unknown, malformed
+	between := strconv.FormatUint(st.nth("p", 7)+1, 10) // in the window, but not an id of the project
+	if between == id(8) {
+		t.Fatal("the fake's ids do not jump")
+	}
+	for _, id := range []string{id(1), between, "99999", "abc", "-1"} { // fallen out, unknown, malformed
 		s, err = h.Subscribe(ctx, "p", id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.Replayed || len(s.Initial) != 1 || s.Initial[0].Type != filelock.EventSnapshot || s.Initial[0].Seq != 9 {
+		if len(s.Initial) != 1 || !isSnapshot(s) || s.Initial[0].Event.Seq != st.last("p") {
 			t.Fatalf("resume %q: %+v", id, s.Initial)
 		}
 		s.Close()
@@ -144,7 +187,8 @@ func TestFeedSubscriptionFollowsSubscribers(t *testing.T) {
 }
 
 // TestLostRepeatedAndResync: lost notices are caught up on the next one
-// (a gap) or on Resync; repeated notices are delivered once.
+// (a gap: its Prev is not the last delivered) or on Resync; repeated
+// notices are delivered once.
 func TestLostRepeatedAndResync(t *testing.T) {
 	st := newFakeStore(100)
 	h := newHub(t, st, 64)
@@ -153,21 +197,22 @@ func TestLostRepeatedAndResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	r := reader(s)
 	st.setLose(true)
 	st.append("p", "1")
 	st.append("p", "2")
 	st.setLose(false)
 	st.append("p", "3") // gap: 1 and 2 come from the log
 	for i := 1; i <= 3; i++ {
-		if ev := next(t, s); ev.Seq != uint64(i) {
-			t.Fatalf("got %d want %d", ev.Seq, i)
+		if ev := r.next(t); ev.Seq != st.nth("p", i) {
+			t.Fatalf("got %d want %d", ev.Seq, st.nth("p", i))
 		}
 	}
 	st.setLose(true)
 	st.append("p", "4")
 	st.setLose(false)
 	st.resync("")
-	if ev := next(t, s); ev.Seq != 4 {
+	if ev := r.next(t); ev.Seq != st.nth("p", 4) {
 		t.Fatalf("after resync got %d", ev.Seq)
 	}
 	st.mu.Lock()
@@ -176,14 +221,12 @@ func TestLostRepeatedAndResync(t *testing.T) {
 	st.append("p", "5")
 	st.append("p", "6")
 	for i := 5; i <= 6; i++ {
-		if ev := next(t, s); ev.Seq != uint64(i) {
-			t.Fatalf("got %d want %d", ev.Seq, i)
+		if ev := r.next(t); ev.Seq != st.nth("p", i) {
+			t.Fatalf("got %d want %d", ev.Seq, st.nth("p", i))
 		}
 	}
-	select {
-	case ev := <-s.C:
-		t.Fatalf("duplicate delivered: %+v", ev)
-	default:
+	if extra := r.pending(); len(extra) != 0 {
+		t.Fatalf("duplicate delivered: %+v", extra[0].Event)
 	}
 }
 
@@ -201,10 +244,11 @@ func TestLaggingSubscriberDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fast.Close()
+	rf := reader(fast)
 	for i := 1; i <= 20; i++ {
 		st.append("p", "u")
-		if ev := next(t, fast); ev.Seq != uint64(i) {
-			t.Fatalf("fast got %d want %d", ev.Seq, i)
+		if ev := rf.next(t); ev.Seq != st.nth("p", i) {
+			t.Fatalf("fast got %d want %d", ev.Seq, st.nth("p", i))
 		}
 	}
 	select {
@@ -215,12 +259,97 @@ func TestLaggingSubscriberDropped(t *testing.T) {
 	if !errors.Is(slow.Err(), ErrLagging) {
 		t.Fatalf("err = %v", slow.Err())
 	}
-	n := 0
-	for range slow.C { // what was queued is still there, then the channel is closed
-		n++
+	// What was queued is still there, in order, with the reason.
+	q, err := slow.Take(nil)
+	if !errors.Is(err, ErrLagging) || len(q) != 4 || q[0].Event.Seq != st.nth("p", 1) || q[3].Event.Seq != st.nth("p", 4) {
+		t.Fatalf("queued = %d frames, err %v", len(q), err)
 	}
-	if n != 4 {
-		t.Fatalf("queued = %d, want 4", n)
+}
+
+// TestQueueCostsNothingUntilUsed: a subscriber's queue is allocated as
+// events arrive, grows to the configured size, and is given back once a
+// burst has been taken.
+func TestQueueCostsNothingUntilUsed(t *testing.T) {
+	st := newFakeStore(1000)
+	h := newHub(t, st, 100)
+	s, err := h.Subscribe(context.Background(), "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	capOf := func() int {
+		s.qmu.Lock()
+		defer s.qmu.Unlock()
+		return cap(s.q)
+	}
+	if c := capOf(); c != 0 {
+		t.Fatalf("idle queue capacity %d", c)
+	}
+	for i := 1; i <= 100; i++ {
+		st.append("p", "u")
+	}
+	eventually(t, "100 queued", func() bool {
+		s.qmu.Lock()
+		defer s.qmu.Unlock()
+		return len(s.q) == 100
+	})
+	if c := capOf(); c != 100 {
+		t.Fatalf("full queue capacity %d, want the limit 100", c)
+	}
+	q, err := s.Take(nil)
+	if err != nil || len(q) != 100 {
+		t.Fatalf("took %d, %v", len(q), err)
+	}
+	if c := capOf(); c != 0 {
+		t.Fatalf("capacity after taking a burst: %d", c)
+	}
+}
+
+// TestFramesSharedAndEncodedOnce: every subscriber gets the same frame, and
+// a format encodes it once however many subscribers ask.
+func TestFramesSharedAndEncodedOnce(t *testing.T) {
+	st := newFakeStore(10)
+	h := newHub(t, st, 16)
+	var calls atomic.Int64
+	f := NewFormat("test", func(ev *filelock.Event) ([]byte, error) {
+		calls.Add(1)
+		return []byte(ev.User + "/" + ev.ID()), nil
+	})
+	g := NewFormat("other", func(ev *filelock.Event) ([]byte, error) { return []byte("x"), nil })
+	var subs []*rd
+	for range 20 {
+		s, err := h.Subscribe(context.Background(), "p", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		subs = append(subs, reader(s))
+	}
+	st.append("p", "ann")
+	frames := make([]*Frame, len(subs))
+	for i, r := range subs {
+		frames[i] = r.take(t)
+	}
+	var wg sync.WaitGroup
+	for _, fr := range frames {
+		if fr != frames[0] {
+			t.Fatal("subscribers got different frames of one event")
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := fr.Bytes(f)
+			if err != nil || string(b) != "ann/"+fr.Event.ID() {
+				t.Errorf("bytes %q, %v", b, err)
+			}
+			if b, _ := fr.Bytes(g); string(b) != "x" {
+				t.Errorf("other format %q", b)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("encoded %d times", n)
 	}
 }
 
@@ -247,16 +376,16 @@ func TestHistoryGoneDropsForResync(t *testing.T) {
 		t.Fatalf("err = %v", s.Err())
 	}
 	// A new subscriber starts over from a snapshot and goes on live.
-	s2, err := h.Subscribe(context.Background(), "p", "1") // 2 fell out
+	s2, err := h.Subscribe(context.Background(), "p", strconv.FormatUint(st.nth("p", 1), 10)) // 2 fell out
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if s2.Replayed || s2.Initial[0].Seq != 5 {
+	if !isSnapshot(s2) || s2.Initial[0].Event.Seq != st.nth("p", 5) {
 		t.Fatalf("initial = %+v", s2.Initial)
 	}
 	st.append("p", "u")
-	if ev := next(t, s2); ev.Seq != 6 {
+	if ev := reader(s2).next(t); ev.Seq != st.nth("p", 6) {
 		t.Fatalf("got %d", ev.Seq)
 	}
 }
@@ -269,8 +398,9 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Close()
-	if _, ok := <-s.C; ok {
-		t.Fatal("channel still open")
+	<-s.Ready()
+	if _, err := s.Take(nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("take: %v", err)
 	}
 	if !errors.Is(s.Err(), ErrClosed) {
 		t.Fatalf("err = %v", s.Err())
@@ -279,6 +409,67 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	if _, err := h.Subscribe(context.Background(), "p", ""); !errors.Is(err, ErrClosed) {
 		t.Fatalf("subscribe after close: %v", err)
 	}
+}
+
+// follow checks that s's stream (Initial, then live frames) is the store's
+// log, gap-free and in order, from where it starts up to the event whose
+// Seq is end; a snapshot in the stream restarts it at the snapshot's Seq.
+// It returns an error describing the first violation.
+func follow(st *fakeStore, s *Subscription, after uint64, end uint64) error {
+	order := map[uint64]uint64{} // Seq -> Prev, of every event of the log
+	st.mu.Lock()
+	prev := uint64(0)
+	for _, seq := range st.all[s.ProjectID] {
+		order[seq] = prev
+		prev = seq
+	}
+	st.mu.Unlock()
+	last := after
+	check := func(fr *Frame) error {
+		ev := fr.Event
+		if ev.Type == filelock.EventSnapshot {
+			last = ev.Seq
+			return nil
+		}
+		st.mu.Lock()
+		if _, ok := order[ev.Seq]; !ok { // appended since: refresh
+			prev := uint64(0)
+			for _, seq := range st.all[s.ProjectID] {
+				order[seq] = prev
+				prev = seq
+			}
+		}
+		st.mu.Unlock()
+		if order[ev.Seq] != last {
+			return fmt.Errorf("got %d (after %d) after %d", ev.Seq, order[ev.Seq], last)
+		}
+		last = ev.Seq
+		return nil
+	}
+	for _, fr := range s.Initial {
+		if err := check(fr); err != nil {
+			return fmt.Errorf("initial: %w", err)
+		}
+	}
+	var buf []*Frame
+	for last < end {
+		select {
+		case <-s.Ready():
+		case <-time.After(wait):
+			return fmt.Errorf("stuck at %d", last)
+		}
+		var err error
+		buf, err = s.Take(buf[:0])
+		for _, fr := range buf {
+			if e := check(fr); e != nil {
+				return fmt.Errorf("live: %w", e)
+			}
+		}
+		if err != nil && last < end {
+			return fmt.Errorf("dropped at %d: %v", last, err)
+		}
+	}
+	return nil
 }
 
 // TestConcurrentSubscribersSeeEveryEventOnce races subscribers that come
@@ -293,6 +484,7 @@ func TestConcurrentSubscribersSeeEveryEventOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 1000)
 	stopWriter := make(chan struct{})
+	var end atomic.Uint64
 	go func() { // the writer, with bursts of lost and repeated notices
 		defer close(stopWriter)
 		for i := 1; i <= total; i++ {
@@ -309,8 +501,12 @@ func TestConcurrentSubscribersSeeEveryEventOnce(t *testing.T) {
 			}
 		}
 		st.setLose(false)
-		st.append("p", "end") // total+1, notified: closes any gap
+		end.Store(st.append("p", "end").Seq) // notified: closes any gap
 	}()
+	endSeq := func() uint64 {
+		<-stopWriter
+		return end.Load()
+	}
 	for g := 0; g < 40; g++ {
 		wg.Add(1)
 		go func(g int) {
@@ -318,11 +514,15 @@ func TestConcurrentSubscribersSeeEveryEventOnce(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(g), 1))
 			time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
 			after := ""
+			var from uint64
 			if g%2 == 1 {
 				st.mu.Lock()
-				cur := st.seqs["p"]
+				all := st.all["p"]
+				if n := len(all); n > 0 {
+					from = all[max(0, n-1-r.IntN(min(n, 50)))]
+				}
 				st.mu.Unlock()
-				after = strconv.FormatUint(cur-uint64(r.IntN(int(min(cur, 50))+1)), 10)
+				after = strconv.FormatUint(from, 10)
 			}
 			s, err := h.Subscribe(ctx, "p", after)
 			if err != nil {
@@ -330,41 +530,8 @@ func TestConcurrentSubscribersSeeEveryEventOnce(t *testing.T) {
 				return
 			}
 			defer s.Close()
-			var last uint64
-			for i, ev := range s.Initial {
-				if i == 0 && ev.Type == filelock.EventSnapshot {
-					last = ev.Seq
-					continue
-				}
-				if i == 0 && s.Replayed {
-					a, _ := filelock.ParseEventID(after)
-					last = a
-				}
-				if ev.Seq != last+1 {
-					errs <- fmt.Errorf("sub %d (after %q): initial %d after %d", g, after, ev.Seq, last)
-					return
-				}
-				last = ev.Seq
-			}
-			if s.Replayed && len(s.Initial) == 0 {
-				last, _ = filelock.ParseEventID(after)
-			}
-			for last < total+1 {
-				select {
-				case ev, ok := <-s.C:
-					if !ok {
-						errs <- fmt.Errorf("sub %d dropped: %v", g, s.Err())
-						return
-					}
-					if ev.Seq != last+1 {
-						errs <- fmt.Errorf("sub %d (after %q): live %d after %d", g, after, ev.Seq, last)
-						return
-					}
-					last = ev.Seq
-				case <-time.After(wait):
-					errs <- fmt.Errorf("sub %d stuck at %d", g, last)
-					return
-				}
+			if err := follow(st, s, from, endSeq()); err != nil {
+				errs <- fmt.Errorf("sub %d (after %q): %v", g, after, err)
 			}
 		}(g)
 	}
@@ -397,10 +564,10 @@ func TestResyncWhileFirstSubscriberReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.Initial[0].Seq != 0 {
+	if s.Initial[0].Event.Seq != 0 {
 		t.Fatalf("initial = %+v", s.Initial)
 	}
-	if ev := next(t, s); ev.Seq != 1 || ev.User != "lost" {
+	if ev := reader(s).next(t); ev.Seq != st.nth("p", 1) || ev.User != "lost" {
 		t.Fatalf("got %+v", ev)
 	}
 }

@@ -78,9 +78,11 @@ func (h *Hub) scheduleLocked(id string) {
 }
 
 // deliverLocked hands ev to the project's subscribers if it is the next
-// event; a duplicate is ignored, a gap schedules a catch-up. A caught-up
-// event (from Store.Events after the last one delivered) is the next one
-// by definition: the first event of a project need not be InitialEventID+1.
+// event: a live event is the next one when its Prev is the last Seq
+// delivered (ids need not be consecutive); a duplicate is ignored, a gap
+// schedules a catch-up. A caught-up event (from Store.Events after the last
+// one delivered) is the next one by definition. The event is wrapped in one
+// Frame shared by every subscriber, so each wire format encodes it once.
 func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 	if !p.known {
 		p.seen = max(p.seen, ev.Seq)
@@ -89,14 +91,15 @@ func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 	if ev.Seq <= p.last {
 		return
 	}
-	if ev.Seq != p.last+1 && !caughtUp {
+	if ev.Prev != p.last && !caughtUp {
 		h.scheduleLocked(p.id)
 		return
 	}
-	p.last = ev.Seq
 	if ev.ProjectID == "" {
 		ev.ProjectID = p.id
 	}
+	fr := &Frame{Event: ev, after: p.last}
+	p.last = ev.Seq
 	for s := range p.subs {
 		if s.ready {
 			if ev.Seq <= s.after {
@@ -104,9 +107,7 @@ func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 			}
 			s.after = ev.Seq
 		}
-		select {
-		case s.ch <- ev:
-		default:
+		if !s.push(fr, h.opts.Queue) {
 			h.dropLocked(p, s, ErrLagging)
 		}
 	}

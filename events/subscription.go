@@ -11,44 +11,118 @@ import (
 
 // Subscription is one local subscriber of a project's events.
 //
-// Initial holds the events to send first: the snapshot (when Subscribe was
+// Initial holds the frames to send first: a snapshot (when Subscribe was
 // given no resume id, or one out of the store's history) or the events
 // after the resume id, followed by any event that arrived while Subscribe
-// read the store. C then carries the live events in order, each once, with
-// no overlap with Initial and no hole between them. C is closed when the
-// subscription ends: by Close, or because it was dropped (Err says why).
+// read the store. The live frames then come through Take, in order, each
+// once, with no overlap with Initial and no hole between them, until the
+// subscription ends: by Close, or because the hub dropped it (Err says
+// why). Frames are shared with the project's other subscribers: read them,
+// never modify them.
+//
+// The live queue is empty and unallocated until an event arrives; it grows
+// as needed up to Options.Queue frames. A subscriber that would need more is
+// dropped (ErrLagging).
 type Subscription struct {
 	ProjectID string
-	Initial   []filelock.Event
-	// Replayed is true when Initial starts with the events after the resume
-	// id rather than a snapshot.
-	Replayed bool
-	C        <-chan filelock.Event
+	Initial   []*Frame
 
 	hub  *Hub
 	p    *project
-	ch   chan filelock.Event
-	done chan struct{}
+	wake chan struct{} // one token: frames were queued or the subscription ended
+	done chan struct{} // closed when the subscription ends
+
+	qmu   sync.Mutex
+	q     []*Frame // the live queue, oldest first
+	err   error    // why it was dropped (guarded by qmu)
+	ended bool     // wake and done are settled (guarded by qmu)
 
 	// guarded by hub.mu
-	ready   bool   // Subscribe has returned; after is the last Seq handed out
-	after   uint64 // Seq of the last event handed to the subscriber
-	base0   uint64 // the project's last Seq when the subscriber registered
-	contig  bool   // every event after base0 has been queued for it
-	err     error  // why it was dropped
-	ended   bool   // channels closed
+	ready bool   // Subscribe has returned; after is the last Seq handed out
+	after uint64 // Seq of the last event handed to the subscriber
+
 	closing sync.Once
 }
+
+// Ready has a value whenever frames were queued or the subscription ended
+// since the last receive from it: receive, then call Take. A receive may
+// find nothing new to Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.wake }
 
 // Done is closed when the subscription ends (dropped or closed).
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
+// Take appends the queued frames, oldest first, to buf, empties the queue
+// and returns buf. err is nil while the subscription is live. Once it has
+// ended, Take returns the frames that were still queued (they are in order
+// and may be sent) together with the reason: Err when the hub dropped it
+// (ErrLagging, ErrResync, ErrClosed), ErrClosed after Close.
+func (s *Subscription) Take(buf []*Frame) ([]*Frame, error) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	buf = append(buf, s.q...)
+	if cap(s.q) > keepQueue {
+		s.q = nil // give a burst's memory back
+	} else {
+		clear(s.q)
+		s.q = s.q[:0]
+	}
+	if s.ended {
+		if s.err != nil {
+			return buf, s.err
+		}
+		return buf, ErrClosed
+	}
+	return buf, nil
+}
+
+// keepQueue is the largest queue capacity a subscriber keeps once drained.
+const keepQueue = 8
+
 // Err is why the subscription was dropped: ErrLagging, ErrResync or
 // ErrClosed; nil while it is live or after Close.
 func (s *Subscription) Err() error {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
 	return s.err
+}
+
+// push queues fr; false when the queue already holds limit frames.
+func (s *Subscription) push(fr *Frame, limit int) bool {
+	s.qmu.Lock()
+	if s.ended {
+		s.qmu.Unlock()
+		return true
+	}
+	if len(s.q) >= limit {
+		s.qmu.Unlock()
+		return false
+	}
+	if len(s.q) == cap(s.q) {
+		q := make([]*Frame, len(s.q), min(max(2*cap(s.q), 4), limit))
+		copy(q, s.q)
+		s.q = q
+	}
+	s.q = append(s.q, fr)
+	s.qmu.Unlock()
+	s.signal()
+	return true
+}
+
+// takeQueued empties the queue and returns what it held.
+func (s *Subscription) takeQueued() []*Frame {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	q := s.q
+	s.q = nil
+	return q
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Subscribe registers a subscriber of projectID's events. afterID is the
@@ -64,8 +138,7 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscription{ProjectID: projectID, hub: h, ch: make(chan filelock.Event, h.opts.Queue), done: make(chan struct{})}
-	s.C = s.ch
+	s := &Subscription{ProjectID: projectID, hub: h, wake: make(chan struct{}, 1), done: make(chan struct{})}
 
 	// Register first, so that every event the hub delivers from now on is
 	// queued for the subscriber while it reads the store.
@@ -81,7 +154,6 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 	}
 	s.p = p
 	p.subs[s] = struct{}{}
-	s.base0, s.contig = p.last, p.known
 	h.mu.Unlock()
 
 	// The feed must be in effect before the store is read.
@@ -100,52 +172,51 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 		return nil, err
 	}
 
-	initial, base, replayed, err := h.read(ctx, projectID, afterID)
+	initial, base, err := h.read(ctx, projectID, afterID)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
 
 	h.mu.Lock()
-	if s.err != nil {
-		err := s.err
+	if err := s.Err(); err != nil {
 		h.mu.Unlock()
 		s.Close()
 		return nil, err
 	}
+	// What the subscriber sends first ends at base; the frames queued since
+	// it registered extend it only where they follow on without a hole
+	// (each frame records the Seq delivered before it). A queued frame that
+	// does not follow on is skipped: the rewind below delivers it again.
+	after := base
+	for _, fr := range s.takeQueued() {
+		if fr.Event.Seq > after && fr.after == after {
+			initial = append(initial, fr)
+			after = fr.Event.Seq
+		}
+	}
 	switch {
 	case !p.known:
-		p.known, p.last = true, base
-		if p.seen > base {
+		p.known, p.last = true, after
+		if p.seen > after {
 			h.scheduleLocked(p.id)
 		}
-	case p.last > base && !(s.contig && s.base0 <= base):
-		// The hub delivered events after base that were never queued for
-		// this subscriber: rewind and catch up. Subscribers that already
-		// have them drop them as duplicates.
-		p.last = base
+	case p.last > after:
+		// The hub delivered events after what this subscriber has: rewind
+		// and catch up. Subscribers that already have them drop them as
+		// duplicates.
+		p.last = after
 		h.scheduleLocked(p.id)
 	}
-	s.after = base
-	for drained := false; !drained; {
-		select {
-		case ev := <-s.ch:
-			if ev.Seq > s.after {
-				initial = append(initial, ev)
-				s.after = ev.Seq
-			}
-		default:
-			drained = true
-		}
-	}
+	s.after = after
 	s.ready = true
 	h.mu.Unlock()
-	s.Initial, s.Replayed = initial, replayed
+	s.Initial = initial
 	return s, nil
 }
 
 // read returns what a new subscriber sends first and the Seq it ends at.
-func (h *Hub) read(ctx context.Context, projectID, afterID string) (initial []filelock.Event, base uint64, replayed bool, err error) {
+func (h *Hub) read(ctx context.Context, projectID, afterID string) (initial []*Frame, base uint64, err error) {
 	cctx, cancel := context.WithTimeout(ctx, h.opts.StoreTimeout)
 	defer cancel()
 	if seq, ok := filelock.ParseEventID(afterID); ok {
@@ -153,20 +224,25 @@ func (h *Hub) read(ctx context.Context, projectID, afterID string) (initial []fi
 		switch {
 		case err == nil:
 			base = seq
-			if len(evs) > 0 {
-				base = evs[len(evs)-1].Seq
+			initial = make([]*Frame, len(evs))
+			for i, ev := range evs {
+				if ev.ProjectID == "" {
+					ev.ProjectID = projectID
+				}
+				initial[i] = &Frame{Event: ev}
+				base = ev.Seq
 			}
-			return evs, base, true, nil
+			return initial, base, nil
 		case !errors.Is(err, store.ErrHistoryGone):
-			return nil, 0, false, err
+			return nil, 0, err
 		}
 	}
 	st, err := h.st.Status(cctx, projectID)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, err
 	}
 	snap := filelock.SnapshotEvent(st)
-	return []filelock.Event{snap}, snap.Seq, false, nil
+	return []*Frame{{Event: snap}}, snap.Seq, nil
 }
 
 // Close ends the subscription; the last local subscriber of a project
@@ -176,7 +252,7 @@ func (s *Subscription) Close() {
 		h, p := s.hub, s.p
 		h.mu.Lock()
 		delete(p.subs, s)
-		s.endLocked()
+		s.end(nil)
 		h.mu.Unlock()
 		h.release(p)
 	})
@@ -215,27 +291,26 @@ func (h *Hub) release(p *project) {
 // become ready sets a new one.
 func (h *Hub) forgetLocked(p *project) {
 	p.known, p.seen = false, 0
-	for s := range p.subs {
-		if !s.ready {
-			s.contig = false
-		}
+}
+
+// end settles the subscription once, with reason (nil for Close): Done
+// closes and Ready gets its last token. Frames still queued stay for Take.
+func (s *Subscription) end(reason error) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended, s.err = true, reason
+	close(s.done)
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
-// endLocked closes the subscriber's channels once.
-func (s *Subscription) endLocked() {
-	if !s.ended {
-		s.ended = true
-		close(s.ch)
-		close(s.done)
-	}
-}
-
-// dropLocked removes a subscriber for reason; its channel closes.
+// dropLocked removes a subscriber for reason; it ends.
 func (h *Hub) dropLocked(p *project, s *Subscription, reason error) {
 	delete(p.subs, s)
-	if !s.ended {
-		s.err = reason
-		s.endLocked()
-	}
+	s.end(reason)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"filelock/events"
+	"filelock/session"
 )
 
 // Defaults of the realtime transports (Config fields of the same meaning).
@@ -19,23 +20,21 @@ const (
 	defaultPresenceRefresh    = 5 * time.Second
 	defaultSSEKeepalive       = 15 * time.Second
 	defaultSendQueue          = 256
+	defaultMaxProjectsPerConn = 32
 	closeWait                 = 5 * time.Second // how long Close waits for connections to wind down
 )
 
-// realtime is the state the live transports share: the event hub, presence,
-// the live WebSocket connections and the Socket.IO server.
+// realtime is the state the live transports share: the event hub,
+// presence, the sessions of every live connection, the WebSocket upgrader
+// and the Socket.IO server.
 type realtime struct {
 	hub      *events.Hub
 	presence *presence
+	sessions *session.Manager
 	upgrader websocket.Upgrader
 	sio      *sioServer
 
-	mu       sync.Mutex
-	conns    map[*wsConn]struct{}
-	closed   bool
-	live     sync.WaitGroup // connection handlers still running
-	shutdown chan struct{}  // closed when closeRealtime starts (SSE streams end)
-	finished chan struct{}  // closed when closeRealtime has returned
+	closing  sync.Once
 	closeErr error
 }
 
@@ -52,14 +51,18 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	if c.SendQueue <= 0 {
 		c.SendQueue = defaultSendQueue
 	}
+	if c.MaxProjectsPerConn <= 0 {
+		c.MaxProjectsPerConn = defaultMaxProjectsPerConn
+	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log}),
 		// Same origin, no Origin (not a browser) or cors.allowed_origins;
 		// getWS refuses others first, with a 403 error body.
-		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 4096, WriteBufferSize: 4096},
-		conns:    map[*wsConn]struct{}{},
-		shutdown: make(chan struct{}),
-		finished: make(chan struct{}),
+		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,
+			Tick: min(max(min(c.SSEKeepalive, c.WSPingInterval)/4, 10*time.Millisecond), 2*time.Second)}),
+		// An idle WebSocket keeps a small read buffer and no write buffer:
+		// writers borrow one from the pool.
+		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 1024, WriteBufferPool: &wsWriteBuffers},
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
 	s.metrics.watch(s.conns.Count, s.rt.hub.Stats)
@@ -77,50 +80,19 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// closeRealtime ends every live connection (WebSocket: close 1001;
-// Socket.IO: disconnect; SSE: end of stream), waits a while for their
-// handlers to record the disconnects, then stops the hub and the refresher.
-// A second call waits for the first to finish.
+// closeRealtime ends every live connection (SSE: a retry and a comment,
+// then the end of the stream; WebSocket: close 1001; Socket.IO:
+// disconnect), waits a while for them to record their disconnects, then
+// stops the hub and the refresher. A second call waits for the first.
 func (s *Server) closeRealtime() error {
 	rt := s.rt
-	rt.mu.Lock()
-	if rt.closed {
-		rt.mu.Unlock()
-		<-rt.finished
-		return rt.closeErr
-	}
-	rt.closed = true
-	close(rt.shutdown)
-	defer close(rt.finished)
-	conns := make([]*wsConn, 0, len(rt.conns))
-	for c := range rt.conns {
-		conns = append(conns, c)
-	}
-	rt.mu.Unlock()
-	for _, c := range conns {
-		c.shutdown()
-	}
-	rt.sio.close()
-	err := rt.hub.Close() // ends SSE streams and every subscription
-	done := make(chan struct{})
-	go func() { rt.live.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(closeWait):
-		s.log.Warn("realtime: connections still closing")
-	}
-	rt.presence.close()
-	rt.closeErr = err
-	return err
-}
-
-// track registers a live connection handler; false when closing.
-func (rt *realtime) track() bool {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.closed {
-		return false
-	}
-	rt.live.Add(1)
-	return true
+	rt.closing.Do(func() {
+		if !rt.sessions.Shutdown(closeWait) {
+			s.log.Warn("realtime: connections still closing")
+		}
+		rt.sio.close()
+		rt.closeErr = rt.hub.Close()
+		rt.presence.close()
+	})
+	return rt.closeErr
 }

@@ -34,6 +34,8 @@ type Config struct {
 	UserRPS           float64           // limits.user_rps: lock/unlock/heartbeat per second per user (0: off)
 	ReadTimeout       time.Duration     // http.read_timeout: bound on reading a request of a non-streaming route (0: none)
 
+	MaxProjectsPerConn int // limits.max_projects_per_connection: projects one WebSocket/Socket.IO connection may join (32)
+
 	// Realtime transports (realtime.go); zero means the default in parentheses.
 	WSPingInterval     time.Duration // WebSocket ping period (25s)
 	WSIdleTimeout      time.Duration // a WebSocket silent this long is closed (60s)

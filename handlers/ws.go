@@ -2,42 +2,28 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/gorilla/websocket"
 
 	"filelock"
+	"filelock/events"
+	"filelock/session"
 )
-
-// wsConn is one WebSocket connection (SPEC §5): the handler goroutine
-// reads messages and runs them one at a time; one writer goroutine writes
-// every frame (replies, events, pings) from a bounded queue. A client too
-// far behind for the queue, silent for Config.WSIdleTimeout, or whose
-// write blocks past Config.StreamWriteTimeout is disconnected.
-type wsConn struct {
-	s    *Server
-	conn *websocket.Conn
-	ss   *session
-	out  chan []byte
-	quit chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
-
-	expired <-chan time.Time // the token's end (auth.go); nil in auth.mode none
-}
 
 // getWS serves GET /ws.
 //
 //	@Summary		WebSocket
 //	@Description	Text frames of one JSON object each: {"event", "data", "ref"?}. Client messages: join_project
-//	@Description	{project_id, user_id}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id, file,
-//	@Description	release_previous?, ttl_seconds?}, unlock {project_id, file, token?}. A message with ref is answered
+//	@Description	{project_id, user_id, last_event_id?}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id,
+//	@Description	file, release_previous?, ttl_seconds?}, claim {project_id, files, ttl_seconds?}, unlock {project_id, file,
+//	@Description	token?}. A message with ref is answered
 //	@Description	{"event":"reply","ref":…,"data":{"ok":true,…}} or {"ok":false,"error":{…},"lock"?}; errors of
 //	@Description	messages without ref come as {"event":"error","data":{"code","message"}}. The server sends the
 //	@Description	joined projects' events, pings every 25 s and closes a connection silent for 60 s.
@@ -64,33 +50,54 @@ func (s *Server) getWS(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	expired, stopExpiry := s.expiry(who)
-	defer stopExpiry()
-	if !s.rt.track() {
-		s.writeError(c, filelock.Errorf(filelock.EUnavailable, "server shutting down"))
+	t := &wsConn{s: s}
+	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
+		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: release})
+	if err != nil {
+		release()
+		s.writeError(c, err)
 		return
 	}
-	defer s.rt.live.Done()
-	conn, err := s.rt.upgrader.Upgrade(c.Writer, c.Request, nil)
-	if err != nil {
+	if !t.upgrade(c) {
+		ss.Close(session.ClientGone)
 		return // the upgrader has answered
 	}
-	wc := &wsConn{s: s, conn: conn, out: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), expired: expired}
-	wc.ss = newSession(s, who, "ws", wc.deliverEvent, wc.kill)
-	s.rt.mu.Lock()
-	s.rt.conns[wc] = struct{}{}
-	s.rt.mu.Unlock()
-	defer func() {
-		s.rt.mu.Lock()
-		delete(s.rt.conns, wc)
-		s.rt.mu.Unlock()
-	}()
-	wc.serve()
+	t.serve(ss)
 }
 
-func (wc *wsConn) serve() {
-	s, conn := wc.s, wc.conn
+// wsConn is the WebSocket framing of a session (SPEC §5): text frames of
+// one JSON object each. Its handler goroutine reads the client's messages
+// and runs them one at a time, writing each reply itself; events and pings
+// are written by the session. Writes are serialized and each is bounded by
+// Config.StreamWriteTimeout; a client silent for Config.WSIdleTimeout is
+// closed.
+type wsConn struct {
+	s *Server
+
+	mu     sync.Mutex // one data write at a time
+	conn   atomic.Pointer[websocket.Conn]
+	closed atomic.Bool
+}
+
+// wsWriteBuffers lends write buffers to the connections while they write.
+var wsWriteBuffers sync.Pool
+
+func (t *wsConn) upgrade(c *gin.Context) bool {
+	conn, err := t.s.rt.upgrader.Upgrade(c.Writer, c.Request, nil)
+	if err != nil {
+		return false
+	}
+	t.conn.Store(conn)
+	if t.closed.Load() { // closed while upgrading
+		_ = conn.Close()
+		return false
+	}
+	return true
+}
+
+// serve reads the client's messages until the connection fails or closes.
+func (t *wsConn) serve(ss *session.Session) {
+	s, conn := t.s, t.conn.Load()
 	idle := s.cfg.WSIdleTimeout
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(idle)) }
 	alive()
@@ -104,13 +111,14 @@ func (wc *wsConn) serve() {
 		}
 		return err
 	})
-	wc.wg.Add(1)
-	go wc.writer()
-
-	ctx, cancel := context.WithCancel(context.Background())
+	reason := session.ClientGone
 	for {
 		typ, r, err := conn.NextReader()
 		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				reason = session.IdleTimeout
+			}
 			break
 		}
 		alive()
@@ -122,30 +130,30 @@ func (wc *wsConn) serve() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				break
 			}
-			wc.sendError(tooLarge(s.cfg.MaxBodyBytes))
+			t.answer(nil, nil, tooLarge(s.cfg.MaxBodyBytes))
 			continue
 		}
 		if typ != websocket.TextMessage {
-			wc.sendError(filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
+			t.answer(nil, nil, filelock.Errorf(filelock.EInvalid, "messages must be text frames of JSON"))
 			continue
 		}
-		wc.message(ctx, data)
+		t.message(ss, data)
 	}
-	cancel()
-	wc.ss.close()
-	wc.kill()
-	wc.wg.Wait()
+	ss.Close(reason)
 }
 
-// message runs one client message and queues its reply.
-func (wc *wsConn) message(ctx context.Context, data []byte) {
+// message runs one client message and writes its reply.
+func (t *wsConn) message(ss *session.Session, data []byte) {
 	ref, name, body, err := parseWSMessage(data)
 	if err != nil {
-		wc.answer(ref, nil, err)
+		t.answer(ref, nil, err)
 		return
 	}
-	reply, then, err := wc.ss.handle(ctx, name, body)
-	wc.answer(ref, reply, err)
+	reply, then, err := ss.Handle(name, body)
+	if !t.answer(ref, reply, err) {
+		ss.Close(session.WriteFailed)
+		return
+	}
 	if then != nil {
 		then()
 	}
@@ -174,96 +182,113 @@ func parseWSMessage(data []byte) (ref json.RawMessage, name string, body []byte,
 	return ref, name, body, nil
 }
 
-// answer queues a reply (ref set) or, for a failed message without ref,
-// an error event.
-func (wc *wsConn) answer(ref, reply json.RawMessage, err error) {
-	switch {
-	case ref != nil && err != nil:
-		wc.send(wsFrame{Event: msgReply, Ref: ref, Data: wc.s.errorJSON(err)})
-	case ref != nil:
-		wc.send(wsFrame{Event: msgReply, Ref: ref, Data: reply})
-	case err != nil:
-		wc.sendError(err)
-	}
-}
-
-func (wc *wsConn) sendError(err error) {
-	wc.send(wsFrame{Event: msgError, Data: wc.s.errorEventJSON(err)})
-}
-
 type wsFrame struct {
 	Event string          `json:"event"`
 	Data  json.RawMessage `json:"data"`
 	Ref   json.RawMessage `json:"ref,omitempty"`
 }
 
-// send queues a frame; a client too far behind is cut off.
-func (wc *wsConn) send(f wsFrame) bool {
-	b, err := json.Marshal(f)
-	if err != nil {
-		wc.s.log.Error("ws: frame not encodable", "err", err)
-		return true
-	}
-	select {
-	case wc.out <- b:
-		return true
-	case <-wc.quit:
-		return false
+// answer writes a reply (ref set) or, for a failed message without ref,
+// an error event; false when the write failed.
+func (t *wsConn) answer(ref, reply json.RawMessage, err error) bool {
+	var f wsFrame
+	switch {
+	case ref != nil && err != nil:
+		f = wsFrame{Event: msgReply, Ref: ref, Data: t.s.errorJSON(err)}
+	case ref != nil:
+		f = wsFrame{Event: msgReply, Ref: ref, Data: reply}
+	case err != nil:
+		f = wsFrame{Event: msgError, Data: t.s.errorEventJSON(err)}
 	default:
-		wc.kill()
-		return false
-	}
-}
-
-func (wc *wsConn) deliverEvent(ev filelock.Event) bool {
-	data, err := json.Marshal(ev)
-	if err != nil {
 		return true
 	}
-	return wc.send(wsFrame{Event: ev.Type, Data: data})
+	b, merr := json.Marshal(f)
+	if merr != nil {
+		t.s.log.Error("ws: frame not encodable", "err", merr)
+		return true
+	}
+	return t.writeMessages(b) == nil
 }
 
-// writer is the connection's one writer.
-func (wc *wsConn) writer() {
-	defer wc.wg.Done()
-	t := time.NewTicker(wc.s.cfg.WSPingInterval)
-	defer t.Stop()
-	wt := wc.s.cfg.StreamWriteTimeout
-	for {
-		select {
-		case <-wc.quit:
-			return
-		case b := <-wc.out:
-			_ = wc.conn.SetWriteDeadline(time.Now().Add(wt))
-			if err := wc.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-				wc.kill()
-				return
-			}
-		case <-t.C:
-			if err := wc.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt)); err != nil {
-				wc.kill()
-				return
-			}
-		case <-wc.expired:
-			msg := websocket.FormatCloseMessage(CloseTokenExpired, errTokenExpired.Message)
-			_ = wc.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wt))
-			wc.kill()
-			return
+func (t *wsConn) Name() string { return "ws" }
+
+// Write writes each frame's event as one text message.
+func (t *wsConn) Write(frames []*session.Frame) error {
+	msgs := make([][]byte, 0, len(frames))
+	for _, f := range frames {
+		if b, err := f.Bytes(wsFormat); err == nil {
+			msgs = append(msgs, b)
 		}
 	}
+	return t.writeMessages(msgs...)
 }
 
-// kill closes the connection at once; the reader then winds it down.
-func (wc *wsConn) kill() {
-	wc.once.Do(func() {
-		close(wc.quit)
-		_ = wc.conn.Close()
-	})
+func (t *wsConn) writeMessages(msgs ...[]byte) error {
+	conn := t.conn.Load()
+	if conn == nil || t.closed.Load() {
+		return websocket.ErrCloseSent
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, b := range msgs {
+		_ = conn.SetWriteDeadline(time.Now().Add(t.s.cfg.StreamWriteTimeout))
+		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// shutdown closes the connection with 1001 (server going away).
-func (wc *wsConn) shutdown() {
-	msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
-	_ = wc.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-	wc.kill()
+// Keepalive writes a ping; the client's pong keeps the connection alive.
+func (t *wsConn) Keepalive() error {
+	conn := t.conn.Load()
+	if conn == nil {
+		return nil
+	}
+	return conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(t.s.cfg.StreamWriteTimeout))
 }
+
+// wsCloses are the close frames of the reasons that have one: 4001 when
+// the token expired (SPEC §6), 1001 when the server shuts down, 1013 for a
+// client that fell behind or must resume from a snapshot (it reconnects
+// and joins again from its last event id).
+var wsCloses = map[session.Reason]struct {
+	code int
+	text string
+}{
+	session.TokenExpired: {CloseTokenExpired, errTokenExpired.Message},
+	session.Shutdown:     {websocket.CloseGoingAway, session.ErrShuttingDown.Message},
+	session.Lagging:      {websocket.CloseTryAgainLater, "too far behind: reconnect and resume"},
+	session.Resync:       {websocket.CloseTryAgainLater, "events lost: reconnect and resume"},
+	session.IdleTimeout:  {websocket.CloseGoingAway, "idle"},
+}
+
+// Close writes the reason's close frame, if it has one, and closes the
+// connection; the reader then returns.
+func (t *wsConn) Close(r session.Reason) {
+	t.closed.Store(true)
+	conn := t.conn.Load()
+	if conn == nil {
+		return
+	}
+	if cl, ok := wsCloses[r]; ok {
+		msg := websocket.FormatCloseMessage(cl.code, cl.text)
+		_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	}
+	_ = conn.Close()
+}
+
+// wsFormat is an event as a WebSocket text message {"event","data"},
+// encoded once per event and shared by every connection.
+var wsFormat = events.NewFormat("ws", func(ev *filelock.Event) ([]byte, error) {
+	data, err := json.Marshal(*ev)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(data)+len(ev.Type)+20)
+	b = append(b, `{"event":"`...)
+	b = append(b, ev.Type...)
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	return append(b, '}'), nil
+})

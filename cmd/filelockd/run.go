@@ -93,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
+
+		MaxProjectsPerConn: cfg.Limits.MaxProjectsPerConn,
 	})
 	srv := &http.Server{
 		Handler:           h,
