@@ -554,3 +554,62 @@ async function fakeServer({ ttlMs, interval }) {
     close: () => new Promise((res) => { server.closeAllConnections?.(); server.close(() => res()); }),
   });
 }
+
+describe("claim", () => {
+  for (const transport of TRANSPORTS) {
+    test(`${transport}: the first free file of the list, renewed when asked again, none_free when all are held`, async () => {
+      const project = pid(`claim-${transport}`);
+      const files = ["images/1.jpg", "images/2.jpg", "images/3.jpg"];
+      const c = client({ userId: "alice", transport });
+      const p = c.project(project);
+      const r = record(p);
+      await until(p, "open");
+      assert.equal((await postJSON(srv.baseUrl, "/lock", { project_id: project, file: files[0], user_id: "bob" })).status, 200);
+      const h = await p.claim(files);
+      assert.equal(h.file, files[1]);
+      assert.equal(h.state, "held");
+      assert.equal(p.myLock()?.file, files[1]);
+      const again = await p.claim(files);
+      assert.equal(again, h);
+      assert.equal(again.renewed, true);
+      // Next image: bob's and alice's files taken, the third is next; alice's previous one is switched, not lost.
+      assert.equal((await postJSON(srv.baseUrl, "/lock", { project_id: project, file: files[2], user_id: "carol" })).status, 200);
+      const none = await p.claim([files[0], files[2]]).catch((e) => e);
+      assert.equal(none.code, "none_free");
+      assert.equal(h.state, "held", "none_free changes nothing");
+      const next = await p.claim([files[0], "images/4.jpg"]);
+      assert.equal(next.file, "images/4.jpg");
+      assert.equal(next.released?.file, files[1]);
+      assert.equal(h.state, "released");
+      await waitFor(() => r.events.some((e) => e.name === "lock_acquired" && e.file === "images/4.jpg"), { what: "the claim's event" });
+      assert.deepEqual(r.lost, []);
+    });
+  }
+});
+
+describe("a reconnect replays instead of snapshotting", () => {
+  for (const transport of TRANSPORTS) {
+    test(`${transport}: a short cut, events missed meanwhile are replayed, no second snapshot`, async () => {
+      const project = pid(`resume-${transport}`);
+      const alice = nodeClient({ baseUrl: proxy.baseUrl, userId: "alice", transport });
+      clients.push(alice);
+      const p = alice.project(project);
+      const r = record(p);
+      await until(p, "open");
+      const h = await p.lock("mine.jpg");
+      proxy.cut();
+      try {
+        await waitFor(() => p.connection === "reconnecting", { timeoutMs: 5000, what: "alice to notice the cut" });
+        const res = await postJSON(srv.baseUrl, "/lock", { project_id: project, file: "bob.jpg", user_id: "bob" });
+        assert.equal(res.status, 200, res.text);
+      } finally { proxy.restore(); }
+      await until(p, "open", 10000);
+      await waitFor(() => p.lockOf("bob.jpg")?.user === "bob", { timeoutMs: 5000, what: "bob's lock replayed" });
+      assert.equal(r.events.filter((e) => e.name === "snapshot").length, 1, "a second snapshot was sent on the rejoin");
+      assert.ok(r.events.some((e) => e.name === "lock_acquired" && e.user === "bob"));
+      assert.equal(h.state, "held");
+      assert.equal((await serverLock(project, "mine.jpg"))?.token, h.token);
+      alice.close();
+    });
+  }
+});
