@@ -35,6 +35,7 @@ for (const transport of ["sse", "ws", "socketio"]) {
       await waitFor(() => page.eval(`!!document.querySelector('.tile[data-file="${file}"]')`), { timeoutMs: 5000, what: "the tile" });
       await page.eval(`document.querySelector('.tile[data-file="${file}"]').click()`);
       await waitFor(() => page.eval(`document.querySelector('.tile[data-file="${file}"]').dataset.state === "mine"`), { timeoutMs: 5000, what: "the lock" });
+      assert.equal(await page.eval(`!!window.filelockDemo.client._timers._worker`), true, "the heartbeat timers do not run in a worker");
       const first = (await getStatus(srv.baseUrl, project)).locks[0];
       assert.equal(first.user, "dora");
       assert.ok(Date.parse(first.expires_at) - Date.parse(first.acquired_at) <= TTL_S * 1000);

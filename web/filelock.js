@@ -113,7 +113,7 @@ class Timers {
       try {
         const url = URL.createObjectURL(new Blob([WORKER_SRC], { type: "text/javascript" }));
         this._worker = new Worker(url);
-        URL.revokeObjectURL(url);
+        this._url = url;
         this._worker.onmessage = (e) => this._fire(e.data);
         this._worker.onerror = () => this._fallback();
       } catch { this._worker = null; }
@@ -151,6 +151,8 @@ class Timers {
     for (const id of [...this._cbs.keys()]) this.clear(id);
     if (this._worker) this._worker.terminate();
     this._worker = null;
+    if (this._url) URL.revokeObjectURL(this._url);
+    this._url = null;
   }
 }
 
@@ -1230,7 +1232,7 @@ export class FileLockClient extends Emitter {
     if (this.transport === "sse") return this._rest(REST_PATHS[name], { ...body, user_id: this.userId }, timeoutMs, signal);
     // A heartbeat does not wait for a reconnect: REST carries it meanwhile.
     if (name === "heartbeat" && project.connection !== Connection.OPEN) return this._rest(REST_PATHS[name], { ...body, user_id: this.userId }, timeoutMs, signal);
-    if (project.connection !== Connection.OPEN) await race(project._whenOpen(), left(), signal, name);
+    if (project.connection !== Connection.OPEN) await race(project._whenOpen(), Math.max(1, left()), signal, name);
     const t = this._t;
     if (!t) throw new FileLockError({ code: "disconnected", message: `${name}: not connected` });
     return t.send(name, { ...body, user_id: this.userId }, Math.max(1, left()), signal);
@@ -1251,14 +1253,15 @@ export class FileLockClient extends Emitter {
     if (!this.fetch) throw new FileLockError({ code: "protocol_error", message: "no fetch" });
     const started = Date.now();
     const token = await race(this._getToken(), timeoutMs, signal, path);
+    const left = () => Math.max(1, timeoutMs - (Date.now() - started));
     const res = await this._fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) },
-      timeoutMs - (Date.now() - started), signal, token);
+      left(), signal, token);
     let json = null;
-    try { json = await race(res.json(), timeoutMs - (Date.now() - started), signal, path); } catch (e) { if (e.code === "timeout" || e.code === "aborted") throw e; }
+    try { json = await race(res.json(), left(), signal, path); } catch (e) { if (e.code === "timeout" || e.code === "aborted") throw e; }
     if (res.status === 401 && this._tokenSource && !retried) {
       // Refused before it ran (the token expired): once more with a fresh token.
       this._dropToken();
-      return this._rest(path, body, timeoutMs - (Date.now() - started), signal, true);
+      return this._rest(path, body, left(), signal, true);
     }
     if (!res.ok) {
       const err = (json && json.error) || { code: `http_${res.status}`, message: res.statusText };
@@ -1330,6 +1333,10 @@ export class FileLockClient extends Emitter {
       this._next = null;
       for (const p of projects) p._joinedOn = t;
       old.retire();
+      // Projects that were (re)joining on the old connection join on this one.
+      for (const p of this.projects.values()) {
+        if (!projects.includes(p) && p.connection !== Connection.CLOSED && p.connection !== Connection.FAILED) this._join(p);
+      }
     } catch (err) {
       this._next = null;
       t.close();
