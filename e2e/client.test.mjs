@@ -159,6 +159,49 @@ describe("issue 10.3: a rejoin snapshot keeps other users' locks", () => {
   }
 });
 
+describe("issue 10.3: a rejoin snapshot (history gone) keeps other users' locks", () => {
+  let small; // events.history 3: a resume after a handful of events gets a snapshot
+  let px;
+  before(async () => {
+    small = await startServer({ env: { FILELOCK_LOCK_DISCONNECT_GRACE: `${GRACE_MS / 1000}s`, FILELOCK_EVENTS_HISTORY: "3" } });
+    px = await startProxy(small.addr);
+  });
+  after(async () => { await px?.close(); await small?.stop(); });
+
+  for (const transport of TRANSPORTS) {
+    test(`${transport}: the resume falls back to a snapshot; bob's lock stays, alice's loss is told once`, async () => {
+      const project = pid(`snap-${transport}`);
+      const file = "images/x.jpg";
+      const alice = nodeClient({ baseUrl: px.baseUrl, userId: "alice", transport });
+      clients.push(alice);
+      const p = alice.project(project);
+      const r = record(p);
+      await until(p, "open");
+      const h = await p.lock(file);
+      px.cut();
+      try {
+        await waitFor(async () => !(await getStatus(small.baseUrl, project)).locks.some((l) => l.user === "alice"),
+          { timeoutMs: GRACE_MS + 8000, what: "alice's lock released after the grace" });
+        assert.equal((await postJSON(small.baseUrl, "/lock", { project_id: project, file, user_id: "bob" })).status, 200);
+        for (let i = 0; i < 4; i++) { // push alice's last event out of the history
+          assert.equal((await postJSON(small.baseUrl, "/lock", { project_id: project, file: `f${i}.jpg`, user_id: `u${i}` })).status, 200);
+        }
+      } finally { px.restore(); }
+      await waitFor(() => r.events.filter((e) => e.name === "snapshot").length === 2, { timeoutMs: 15000, what: "the rejoin's snapshot" });
+      assert.equal(p.lockOf(file)?.user, "bob", "the snapshot's lock of bob was dropped");
+      assert.deepEqual([...p.locks.keys()].sort(), ["f0.jpg", "f1.jpg", "f2.jpg", "f3.jpg", file].sort());
+      await waitFor(() => r.lost.length === 1, { timeoutMs: 5000, what: "alice's lockLost" });
+      assert.equal(r.lost[0].lock.token, h.token);
+      assert.equal(h.state, "lost");
+      await postJSON(small.baseUrl, "/lock", { project_id: project, file: "later.jpg", user_id: "carol" });
+      await waitFor(() => p.lockOf("later.jpg")?.user === "carol", { what: "a later event" });
+      assert.equal(p.lockOf(file)?.user, "bob");
+      assert.equal(r.lost.length, 1);
+      alice.close();
+    });
+  }
+});
+
 describe("issue 10.4: refused connections fail with their code", () => {
   const secret = randomBytes(24).toString("hex");
   let jwtSrv;

@@ -121,7 +121,7 @@ class Timers {
   }
   set(fn, ms) {
     const id = ++this._n;
-    ms = Math.max(0, ms);
+    ms = Math.min(Math.max(0, ms), 2147483647); // timers take 32-bit delays
     const entry = { fn, due: Date.now() + ms, plain: null };
     this._cbs.set(id, entry);
     if (this._worker) this._worker.postMessage({ id, ms });
