@@ -656,3 +656,47 @@ describe("a reconnect replays instead of snapshotting", () => {
     });
   }
 });
+
+describe("control", () => {
+  test("autoHeartbeat: false sends no heartbeat; the expiry is reported as expired", async () => {
+    const project = pid("nohb");
+    const c = client({ userId: "alice", transport: "ws", autoHeartbeat: false });
+    const p = c.project(project);
+    await until(p, "open");
+    const h = await p.lock("f.jpg", { ttlSeconds: 2 });
+    const expiry = h.expiresAt.getTime();
+    const info = await h.lost;
+    assert.equal(info.reason, "expired");
+    assert.ok(Date.now() >= expiry - 100, "lost before its expiry");
+    assert.equal(Date.parse(info.lock.expires_at), expiry, "a heartbeat moved it");
+  });
+
+  test("ws: an AbortSignal aborts a command waiting for its reply", async () => {
+    const c = client({ userId: "alice", transport: "ws" });
+    const p = c.project(pid("abort"));
+    await until(p, "open");
+    const err = await p.lock("f.jpg", { signal: AbortSignal.abort() }).catch((e) => e);
+    assert.equal(err.code, "aborted");
+  });
+
+  for (const transport of ["ws", "socketio"]) {
+    test(`${transport}: past limits.max_projects_per_connection one project fails (rate_limited), the others live`, async () => {
+      const limited = await startServer({ env: { FILELOCK_LIMITS_MAX_PROJECTS_PER_CONNECTION: "2" } });
+      try {
+        const c = nodeClient({ baseUrl: limited.baseUrl, userId: "alice", transport });
+        clients.push(c);
+        const [a, b] = [c.project(pid("lim-a")), c.project(pid("lim-b"))];
+        await until(a, "open");
+        await until(b, "open");
+        const third = c.project(pid("lim-c"));
+        await until(third, "failed");
+        assert.equal(third.error.code, "rate_limited");
+        assert.equal((await third.lock("f.jpg").catch((e) => e)).code, "rate_limited");
+        const h = await a.lock("f.jpg");
+        assert.equal(h.state, "held");
+        assert.equal(c.connection, "open");
+        c.close();
+      } finally { await limited.stop(); }
+    });
+  }
+});
