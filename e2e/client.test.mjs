@@ -242,6 +242,21 @@ describe("issue 10.4: refused connections fail with their code", () => {
     });
   }
 
+  for (const transport of TRANSPORTS) {
+    test(`${transport}: a refused first token, two projects: one fresh token serves both`, async () => {
+      let calls = 0;
+      const token = () => (++calls === 1 ? mintJWT("another-secret-that-is-long-enough-32b", { sub: "alice", projects: ["*"] })
+        : mintJWT(secret, { sub: "alice", projects: ["*"] }));
+      const c = nodeClient({ baseUrl: jwtSrv.baseUrl, userId: "alice", transport, token });
+      clients.push(c);
+      const [a, b] = [c.project("two-a"), c.project("two-b")];
+      await until(a, "open", 8000);
+      await until(b, "open", 8000);
+      assert.equal(calls, 2);
+      c.close();
+    });
+  }
+
   test("a token function whose fresh token is refused too fails after one retry", async () => {
     let calls = 0;
     const c = nodeClient({ baseUrl: jwtSrv.baseUrl, userId: "alice", transport: "ws", token: () => { calls++; return "bad.token.here"; } });

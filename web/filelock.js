@@ -431,7 +431,7 @@ class SSETransport {
         else return;
         const status = ev && typeof ev.code === "number" ? ev.code : 0;
         const err = new FileLockError({ code: "disconnected", message: `event stream ended${status ? ` (${status})` : ""}` },
-          null, status, { probe: !status || status >= 400 });
+          null, status, { probe: !status || status >= 400, usedToken: token });
         if (!opened) reject(err);
         else if (!this.dead) c._onProjectDown(this, projectId, { error: err });
       };
@@ -877,7 +877,7 @@ export class Project extends Emitter {
   _opened() {
     const was = this._everOpen;
     this._everOpen = true;
-    this.client._tokenFresh = false; // the token was accepted
+    this.client._freshToken = null; // the token was accepted
     this._attempt = 0;
     this._setConnection(Connection.OPEN, null);
     for (const w of [...this._waiters]) w.resolve();
@@ -950,7 +950,7 @@ export class FileLockClient extends Emitter {
     this.fetch = o.fetch || (typeof g.fetch === "function" ? g.fetch.bind(g) : undefined);
     this._tokenSource = typeof o.token === "function" ? o.token : null;
     this._token = this._tokenSource ? "" : String(o.token || "");
-    this._tokenFresh = false; // the token in use was asked for after a refusal
+    this._freshToken = null; // a token asked for after a refusal, not yet accepted
     this._timers = new Timers(typeof document !== "undefined");
     this.connection = Connection.IDLE;
     this.error = null;
@@ -989,7 +989,7 @@ export class FileLockClient extends Emitter {
     if (this._closed) return;
     if (this.connection === Connection.OPEN || this._connecting) return;
     this.error = null;
-    this._tokenFresh = false;
+    this._freshToken = null;
     for (const p of this.projects.values()) if (p.connection === Connection.FAILED) p._setConnection(Connection.CONNECTING, null);
     this._connectNow();
   }
@@ -1067,13 +1067,13 @@ export class FileLockClient extends Emitter {
       this._t = t;
       this._everOpen = true;
       this._attempt = 0;
-      if (t.multiplexed) this._tokenFresh = false; // the handshake accepted the token
+      if (t.multiplexed) this._freshToken = null; // the handshake accepted the token
       this._setConnection(Connection.OPEN, null);
       for (const w of [...this._waiters]) w.resolve();
       for (const p of this.projects.values()) if (p.connection !== Connection.CLOSED && p.connection !== Connection.FAILED) this._join(p);
     } catch (err) {
       this._joining = null;
-      if (t) t.close();
+      if (t) { t.close(); if (err instanceof FileLockError) err.usedToken = t.token; }
       if (!this._closed) await this._refused(err, null);
     } finally {
       this._connecting = false;
@@ -1089,9 +1089,9 @@ export class FileLockClient extends Emitter {
     const v = verdict(err);
     const perProject = project && this._t && !this._t.multiplexed;
     if (v === "token") {
-      if (!this._tokenSource || this._tokenFresh) { this._failAll(err); return; }
-      this._dropToken();
-      this._tokenFresh = true;
+      // A token asked for after a refusal and refused too is final.
+      if (!this._tokenSource || (err.usedToken !== undefined && err.usedToken === this._freshToken)) { this._failAll(err); return; }
+      this._dropToken(err.usedToken);
       if (perProject) this._retryLater(project, 0);
       else this._restart();
       return;
@@ -1141,20 +1141,21 @@ export class FileLockClient extends Emitter {
   async _probe(project, err) {
     const id = project ? project.id : [...this.projects.keys()][0];
     if (!id || !this.fetch) return err;
+    const used = err.usedToken !== undefined ? err.usedToken : this._token;
     try {
-      const res = await this._fetch(`/status/${encodeURIComponent(id)}`, { method: "GET" }, this.timeoutMs, null, this._token);
+      const res = await this._fetch(`/status/${encodeURIComponent(id)}`, { method: "GET" }, this.timeoutMs, null, used);
       if (res.ok) return err;
       const body = await res.json().catch(() => null);
-      return new FileLockError((body && body.error) || { code: `http_${res.status}` }, null, res.status);
+      return new FileLockError((body && body.error) || { code: `http_${res.status}` }, null, res.status, { usedToken: err.usedToken });
     } catch (e) {
-      return e instanceof FileLockError ? e : err;
+      return e instanceof FileLockError ? Object.assign(e, { usedToken: err.usedToken }) : err;
     }
   }
 
   _onDown(t, info) {
     if (t !== this._t || this._closed) return;
     this._t = null;
-    if (info && info.tokenExpired) this._dropToken();
+    if (info && info.tokenExpired) this._dropToken(t.token);
     for (const p of this.projects.values()) p._down();
     this._setConnection(Connection.RECONNECTING, null);
     this._retryLater(null, info && info.tokenExpired ? 0 : backoff(this._attempt++));
@@ -1205,6 +1206,7 @@ export class FileLockClient extends Emitter {
       if (gen !== p._joinGen || t !== this._t || this._closed) return;
       if (t.multiplexed && err.code === "disconnected") return; // the connection's own down handles it
       if (t.multiplexed && err.code === "rate_limited") { p._fail(err); return; } // limits.max_projects_per_connection
+      if (err.code === "unauthorized" && err.usedToken === undefined) err.usedToken = t.token;
       await this._refused(err, t.multiplexed && err.code === "unauthorized" ? null : p);
     }
   }
@@ -1260,7 +1262,7 @@ export class FileLockClient extends Emitter {
     try { json = await race(res.json(), left(), signal, path); } catch (e) { if (e.code === "timeout" || e.code === "aborted") throw e; }
     if (res.status === 401 && this._tokenSource && !retried) {
       // Refused before it ran (the token expired): once more with a fresh token.
-      this._dropToken();
+      this._dropToken(token);
       return this._rest(path, body, left(), signal, true);
     }
     if (!res.ok) {
@@ -1285,6 +1287,7 @@ export class FileLockClient extends Emitter {
         if (!t) throw new FileLockError({ code: "token_error", message: "token function returned no token" });
         this._token = String(t);
         this._tokenAt = Date.now();
+        if (this._nextIsFresh) { this._freshToken = this._token; this._nextIsFresh = false; }
         this._scheduleRefresh();
         return this._token;
       })().finally(() => { this._tokenPromise = null; });
@@ -1292,7 +1295,13 @@ export class FileLockClient extends Emitter {
     return this._tokenPromise;
   }
 
-  _dropToken() { if (this._tokenSource) this._token = ""; }
+  // Forgets the token refused (unless another one replaced it meanwhile):
+  // the next one the function gives is a fresh one.
+  _dropToken(refused) {
+    if (!this._tokenSource || (refused !== undefined && this._token && this._token !== refused)) return;
+    this._token = "";
+    this._nextIsFresh = true;
+  }
 
   // At TOKEN_REFRESH_AT of the token's life (by its exp, and iat when it
   // has one), get a fresh token and move the connection over to it.
