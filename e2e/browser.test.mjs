@@ -259,6 +259,41 @@ for (const [transport, label, n] of [["socketio", "Socket.IO", "09"], ["ws", "We
   });
 }
 
+describe("issue 10.7: six event streams on one HTTP/1.1 origin", () => {
+  test("over SSE a command that cannot get a connection rejects with timeout; over WebSocket seven projects share one", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      page.on("pageerror", (e) => pageErrors.push(`gina: ${e.message}`));
+      await page.goto(`${srv.baseUrl}/`);
+      const result = await page.evaluate(async () => {
+        const { FileLockClient } = await import("/filelock.js");
+        const opened = (p) => new Promise((res) => { if (p.connection === "open") res(); else p.on("state", (s) => s === "open" && res()); });
+        // Six streams: the browser's every connection to the origin.
+        const sse = new FileLockClient({ userId: "gina", transport: "sse", timeoutMs: 2000 });
+        const streams = [1, 2, 3, 4, 5, 6].map((i) => sse.project(`e2e-six-${i}`));
+        await Promise.all(streams.map(opened));
+        const started = Date.now();
+        const err = await streams[0].lock("images/scene-01.svg").then(() => null, (e) => e.code);
+        const took = Date.now() - started;
+        sse.close();
+        const ws = new FileLockClient({ userId: "gina", transport: "ws" });
+        const projects = [1, 2, 3, 4, 5, 6, 7].map((i) => ws.project(`e2e-seven-${i}`));
+        await Promise.all(projects.map(opened));
+        const h = await projects[6].lock("images/scene-01.svg");
+        await h.release();
+        ws.close();
+        return { err, took, wsToken: h.token > 0 };
+      });
+      assert.equal(result.err, "timeout");
+      assert.ok(result.took < 4000, `lock() took ${result.took} ms`);
+      assert.equal(result.wsToken, true);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe("two tabs of one user", () => {
   for (const transport of ["sse", "ws", "socketio"]) {
     test(`over ${transport}: moving on in one tab shows the first tab its lock lost (switched)`, async () => {
