@@ -173,6 +173,25 @@ describe("filelock.js refreshes its token ahead of exp", () => {
     }
   });
 
+  for (const transport of ["sse", "ws", "socketio"]) {
+    test(`the demo page without a token over ${transport}: failed, unauthorized, said on the page`, async () => {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        page.on("pageerror", (e) => pageErrors.push(`nobody: ${e.message}`));
+        await page.goto(`${srv.baseUrl}/?project=jwt-page&user=nobody&transport=${transport}`);
+        await page.locator('#conn[data-connection="failed"]').waitFor({ timeout: 10000 });
+        await page.locator('#banner[data-kind="error"][data-code="unauthorized"]').waitFor({ timeout: 1000 });
+        const started = Date.now();
+        await page.click('.tile[data-file="images/scene-01.svg"]');
+        await page.locator('#toast[data-code="unauthorized"]').waitFor({ timeout: 2000 });
+        assert.ok(Date.now() - started < 2000);
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
   test("no errors in the pages", () => {
     assert.deepEqual(pageErrors, [], "uncaught errors in the page");
   });
