@@ -710,6 +710,10 @@ describe("control", () => {
         const h = await a.lock("f.jpg");
         assert.equal(h.state, "held");
         assert.equal(c.connection, "open");
+        // Room again: connect() joins the failed project anew.
+        b.close();
+        c.connect();
+        await until(third, "open");
         c.close();
       } finally { await limited.stop(); }
     });

@@ -239,6 +239,7 @@ export class FileLockClient {
   /** The project's subscription: joined on first use, the same object after. */
   project(id: string): Project;
   serverNow(): number;
+  /** Connects (unless autoConnect was false, the constructor did); after `failed`, the client's or a project's, tries again. */
   connect(): void;
   close(): void;
 

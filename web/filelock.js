@@ -984,10 +984,17 @@ export class FileLockClient extends Emitter {
   /** The server's clock, as well as it can be estimated (ms since epoch). */
   serverNow() { return Date.now() + this.clockSkewMs; }
 
-  /** Opens the connection (the constructor does unless autoConnect is false); from `failed`, tries again. */
+  /** Opens the connection (the constructor does unless autoConnect is false); from `failed` (the client's or a project's), tries again. */
   connect() {
     if (this._closed) return;
-    if (this.connection === Connection.OPEN || this._connecting) return;
+    if (this.connection === Connection.OPEN && this._t) {
+      // Connected: projects that failed alone are joined again.
+      for (const p of this.projects.values()) {
+        if (p.connection === Connection.FAILED) { p._setConnection(Connection.CONNECTING, null); this._join(p); }
+      }
+      return;
+    }
+    if (this._connecting) return;
     this.error = null;
     this._freshToken = null;
     for (const p of this.projects.values()) if (p.connection === Connection.FAILED) p._setConnection(Connection.CONNECTING, null);
