@@ -4,15 +4,36 @@ BIN     ?= bin/filelockd
 MAIN    := cmd/filelockd/main.go
 SWAG    := $(GO) tool swag init -q -g $(MAIN)
 
-.PHONY: run build test gotest e2e bench docs docs-check lint fuzz clean
+# Stamped into the binary (filelockd version, filelock_build_info): the git
+# tag or commit, or what the caller passes (the Dockerfile passes its
+# build args); "devel" and the toolchain's own record without git.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) $(if $(COMMIT),-X main.commit=$(COMMIT))
+# Static binaries: no cgo.
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+# make release: one binary per platform under dist/, and SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
+
+.PHONY: run build release test gotest e2e bench bench-smoke gobench docs docs-check lint fuzz clean
 
 ## run: start the server on :8000 with the memory store (see configs/filelock.yaml)
 run:
 	$(GO) run ./cmd/filelockd $(ARGS)
 
-## build: build bin/filelockd
+## build: build bin/filelockd (static, version stamped); the Dockerfile runs this target
 build:
-	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GOBUILD) -o $(BIN) ./cmd/filelockd
+
+## release: dist/filelockd-VERSION-OS-ARCH for each of PLATFORMS, and dist/SHA256SUMS
+release:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=dist/filelockd-$(VERSION)-$$os-$$arch; \
+		echo "build $$out"; GOOS=$$os GOARCH=$$arch $(GOBUILD) -o $$out ./cmd/filelockd; \
+	done
+	cd dist && if command -v sha256sum >/dev/null; then sha256sum filelockd-*; else shasum -a 256 filelockd-*; fi > SHA256SUMS
+	@cat dist/SHA256SUMS
 
 ## test: lint, check docs/ is current, Go tests with -race, then the e2e tests
 test: lint docs-check gotest e2e
@@ -26,8 +47,22 @@ e2e:
 		cd e2e && npm ci --no-audit --no-fund && npm test; \
 	else echo "e2e: no e2e/package.json, skipped"; fi
 
-## bench: every benchmark, no tests
+## bench: short load run (< 2 min) of a fresh server on the memory store per scenario, tables printed (BENCHMARKS.md)
+BENCH     ?= bin/filelock-bench
+BENCHARGS ?= -n 1000,5000 -idle-n 10000 -ramp 2000 -settle 2s -d 5s -expiry-n 2000 -expiry-p 1,100
 bench:
+	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GO) build -o $(BENCH) ./cmd/filelock-bench
+	ulimit -n $$(ulimit -Hn); ./$(BENCH) -spawn ./$(BIN) $(BENCHARGS)
+
+## bench-smoke: the same scenarios at a tiny size in a few seconds; fails on any missing or duplicate delivery
+bench-smoke:
+	$(GO) build -o $(BIN) ./cmd/filelockd
+	$(GO) build -o $(BENCH) ./cmd/filelock-bench
+	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,idle,lock-http,null-http,lock-ws,lua
+
+## gobench: the Go benchmarks of every package, no tests
+gobench:
 	$(GO) test -run='^$$' -bench=. ./...
 
 ## docs: regenerate the OpenAPI spec in docs/ from the handlers' annotations
@@ -56,4 +91,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -91,6 +91,15 @@ test("eventsource: snapshot first, then resume with Last-Event-ID", async () => 
       es.addEventListener(name, (ev) => seen.push({ name, id: ev.lastEventId, data: JSON.parse(ev.data) }));
     }
   };
+  // A reference subscriber that stays connected throughout: what it sees
+  // after the resume point is what the resumed stream must replay (ids only
+  // grow, by any step, so the reference is another stream, not id + 1).
+  const live = [];
+  const ref = new EventSource(`${srv.baseUrl}/events/${p}`);
+  for (const name of ["snapshot", "lock_acquired", "lock_released"]) {
+    ref.addEventListener(name, (ev) => live.push({ name, id: ev.lastEventId, data: JSON.parse(ev.data) }));
+  }
+  await waitFor(() => live.find((e) => e.name === "snapshot"), { what: "reference snapshot" });
   const es = new EventSource(`${srv.baseUrl}/events/${p}`);
   record(es);
   const snap = await waitFor(() => seen.find((e) => e.name === "snapshot"), { what: "snapshot" });
@@ -110,10 +119,15 @@ test("eventsource: snapshot first, then resume with Last-Event-ID", async () => 
   });
   record(resumed);
   try {
-    await waitFor(() => seen.length >= 2, { what: "replay" });
+    const { last_event_id: last } = await getStatus(srv.baseUrl, p);
+    await waitFor(() => seen.some((e) => e.id === last) && live.some((e) => e.id === last), { what: "replay" });
     assert.deepEqual(seen.map((e) => [e.name, e.data.file]), [["lock_acquired", "b.jpg"], ["lock_acquired", "c.jpg"]]);
-    assert.equal(BigInt(seen[0].id), BigInt(rel.id) + 1n);
+    assert.equal(live.some((e) => e.id === rel.id), true, "the reference saw the resume point");
+    const missed = live.slice(live.findIndex((e) => e.id === rel.id) + 1);
+    assert.deepEqual(seen, missed, "the replay is what the live subscriber saw after the resume point");
+    for (const e of seen) assert.equal(e.id, e.data.event_id);
   } finally {
     resumed.close();
+    ref.close();
   }
 });

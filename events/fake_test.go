@@ -23,7 +23,9 @@ type fakeStore struct {
 	lose    bool // lose notices
 	repeat  bool // send every notice twice
 
-	afterStatus func() // when set, run by Status after it read the log
+	afterStatus  func()          // when set, run by Status after it read the log
+	beforeEvents func(id string) // when set, run by Events before it reads the log
+	eventsCalls  int             // Events calls so far
 }
 
 // seqAfter is the Seq the fake gives the event after prev: ids jump
@@ -119,6 +121,13 @@ func (f *fakeStore) Status(_ context.Context, id string) (filelock.Status, error
 }
 
 func (f *fakeStore) Events(_ context.Context, id, after string) ([]filelock.Event, error) {
+	f.mu.Lock()
+	f.eventsCalls++
+	hook := f.beforeEvents
+	f.mu.Unlock()
+	if hook != nil {
+		hook(id)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	seq, ok := filelock.ParseEventID(after)

@@ -7,8 +7,12 @@
 // the project's events once each, in the order the store applied them: the
 // hub tracks the last Seq it delivered per project, delivers a notice whose
 // Prev is the last Seq delivered, drops duplicates, and catches up from Store.Events on
-// a gap or a Resync notice. One goroutine per hub reads notices and catches
-// up; subscribers never touch the store after Subscribe returns.
+// a gap, a Resync notice, and every Options.CheckEvery for every project
+// (so that a lost last event is noticed within seconds). One goroutine per
+// hub reads notices; catch-ups run beside it, one at a time per project and
+// at most Options.CatchUps at once. A catch-up that brings more events than
+// a subscriber's queue can take gives that subscriber a fresh snapshot
+// instead. Subscribers never touch the store after Subscribe returns.
 //
 // Each event becomes one immutable Frame shared by all its subscribers; a
 // transport encodes it through Frame.Bytes with its own Format, so an event
@@ -42,8 +46,15 @@ var ErrClosed = errors.New("events: hub closed")
 type Options struct {
 	Queue        int           // per-subscriber queue, limits.send_queue (256)
 	StoreTimeout time.Duration // bound on each store call (2s)
-	RetryEvery   time.Duration // how often a failed catch-up is retried (500ms)
-	Logger       *slog.Logger
+	RetryEvery   time.Duration // how soon a failed catch-up is retried (500ms)
+	CheckEvery   time.Duration // how often every project's position is checked against the store (5s)
+	CatchUps     int           // catch-ups running at once, over all projects (8)
+	// Formats are encoded by the hub as each event arrives, before any
+	// subscriber is woken, so that subscribers only read the shared bytes
+	// (no encoding, no waiting on one another). Other formats are encoded
+	// on first use by Frame.Bytes.
+	Formats []*Format
+	Logger  *slog.Logger
 }
 
 // Hub is the per-instance fan-out of project events. Its methods are safe
@@ -57,15 +68,14 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	feedMu  sync.Mutex // guards feed creation
-	feed    store.Feed
-	feedErr error
+	feedMu sync.Mutex // guards feed creation
+	feed   store.Feed
 
 	mu       sync.Mutex
 	projects map[string]*project
 	pending  map[string]bool // projects to catch up
+	running  int             // catch-up workers running
 	closed   bool
-	kick     chan struct{}
 }
 
 type project struct {
@@ -74,6 +84,7 @@ type project struct {
 	known  bool   // last is the base of delivery
 	last   uint64 // Seq of the last event delivered (when known)
 	seen   uint64 // highest Seq noticed while !known (MaxUint64 after a Resync)
+	busy   bool   // a catch-up worker runs for it
 	feedOn bool   // guarded by feedMu
 	feedMu sync.Mutex
 }
@@ -89,12 +100,18 @@ func New(st store.Store, opts Options) *Hub {
 	if opts.RetryEvery <= 0 {
 		opts.RetryEvery = 500 * time.Millisecond
 	}
+	if opts.CheckEvery <= 0 {
+		opts.CheckEvery = 5 * time.Second
+	}
+	if opts.CatchUps <= 0 {
+		opts.CatchUps = 8
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Hub{st: st, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
-		projects: map[string]*project{}, pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+		projects: map[string]*project{}, pending: map[string]bool{}}
 }
 
 // Close drops every subscriber (ErrClosed), stops the reader and closes the

@@ -10,11 +10,13 @@ import (
 	"filelock/store"
 )
 
-// run is the hub's one reader: it applies the feed's notices and catches
-// projects up from the store, until the hub closes.
+// run is the hub's one reader: it applies the feed's notices and, every
+// CheckEvery, schedules a check of every project, until the hub closes.
+// It never calls the store itself: catch-ups run in their own workers.
 func (h *Hub) run(f store.Feed) {
 	defer h.wg.Done()
-	var retry <-chan time.Time
+	check := time.NewTicker(h.opts.CheckEvery)
+	defer check.Stop()
 	for {
 		select {
 		case <-h.ctx.Done():
@@ -24,12 +26,22 @@ func (h *Hub) run(f store.Feed) {
 				return
 			}
 			h.notice(n)
-		case <-h.kick:
-		case <-retry:
-			retry = nil
+		case <-check.C:
+			h.checkAll()
 		}
-		if !h.catchUp() && retry == nil {
-			retry = time.After(h.opts.RetryEvery)
+	}
+}
+
+// checkAll schedules a catch-up of every project with a delivery base: an
+// event whose notice was lost and that no later event reveals (the
+// project's last one) is then delivered within CheckEvery. A catch-up that
+// finds nothing new costs one Store.Events call.
+func (h *Hub) checkAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, p := range h.projects {
+		if p.known {
+			h.scheduleLocked(id)
 		}
 	}
 }
@@ -68,12 +80,62 @@ func (h *Hub) resyncLocked(id string) {
 	h.scheduleLocked(id)
 }
 
-// scheduleLocked marks a project for catch-up by the reader.
+// scheduleLocked marks a project for catch-up and starts workers.
 func (h *Hub) scheduleLocked(id string) {
 	h.pending[id] = true
-	select {
-	case h.kick <- struct{}{}:
-	default:
+	h.dispatchLocked()
+}
+
+// dispatchLocked starts a catch-up worker for pending projects that have
+// none, while fewer than CatchUps run. A pending project whose worker runs
+// is taken up by that worker when it is done.
+func (h *Hub) dispatchLocked() {
+	for id := range h.pending {
+		if h.running >= h.opts.CatchUps || h.closed {
+			return
+		}
+		p := h.projects[id]
+		if p == nil || !p.known {
+			delete(h.pending, id) // the next ready subscriber sets the base
+			continue
+		}
+		if p.busy {
+			continue
+		}
+		delete(h.pending, id)
+		p.busy = true
+		h.running++
+		h.wg.Add(1)
+		go h.worker(p)
+	}
+}
+
+// worker catches p up until it is no longer pending, then lets another
+// project have its slot. A failed store call is retried after RetryEvery.
+func (h *Hub) worker(p *project) {
+	defer h.wg.Done()
+	for {
+		ok := h.catchUp(p)
+		h.mu.Lock()
+		if !ok {
+			time.AfterFunc(h.opts.RetryEvery, func() {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if h.projects[p.id] == p {
+					h.scheduleLocked(p.id)
+				}
+			})
+		}
+		if ok && h.pending[p.id] && h.projects[p.id] == p && p.known && !h.closed {
+			delete(h.pending, p.id)
+			h.mu.Unlock()
+			continue
+		}
+		p.busy = false
+		h.running--
+		h.dispatchLocked()
+		h.mu.Unlock()
+		return
 	}
 }
 
@@ -99,53 +161,51 @@ func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 		ev.ProjectID = p.id
 	}
 	fr := &Frame{Event: ev, after: p.last}
+	for _, f := range h.opts.Formats {
+		_, _ = fr.Bytes(f)
+	}
 	p.last = ev.Seq
 	for s := range p.subs {
-		if s.ready {
-			if ev.Seq <= s.after {
-				continue
-			}
-			s.after = ev.Seq
+		if !s.ready {
+			// Still in Subscribe: a frame that does not fit leaves a hole,
+			// which Subscribe sees and repairs by a rewind.
+			s.push(fr, h.opts.Queue)
+			continue
 		}
+		if ev.Seq <= s.after {
+			continue
+		}
+		s.after = ev.Seq
 		if !s.push(fr, h.opts.Queue) {
 			h.dropLocked(p, s, ErrLagging)
 		}
 	}
 }
 
-// catchUp reads the pending projects' missed events from the store and
+// catchUp reads the project's events after the last one delivered and
 // delivers them. It reports false when a store call failed and must be
 // retried later.
-func (h *Hub) catchUp() bool {
+func (h *Hub) catchUp(p *project) bool {
+	h.mu.Lock()
+	if h.projects[p.id] != p || !p.known {
+		h.mu.Unlock()
+		return true
+	}
+	last := p.last
+	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StoreTimeout)
+	evs, err := h.st.Events(ctx, p.id, filelock.Event{Seq: last}.ID())
+	cancel()
+
+	var snap *Frame // a snapshot for the subscribers the catch-up would overflow
 	for {
 		h.mu.Lock()
-		var id string
-		for id = range h.pending {
-			break
-		}
-		if id == "" {
-			h.mu.Unlock()
-			return true
-		}
-		delete(h.pending, id)
-		p := h.projects[id]
-		if p == nil || !p.known {
-			h.mu.Unlock()
-			continue
-		}
-		last := p.last
-		h.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(h.ctx, h.opts.StoreTimeout)
-		evs, err := h.st.Events(ctx, id, filelock.Event{Seq: last}.ID())
-		cancel()
-
-		h.mu.Lock()
 		switch {
-		case h.projects[id] != p || !p.known:
+		case h.projects[p.id] != p || !p.known:
 			// gone or reset meanwhile: the next ready subscriber sets the base
-		case p.last != last:
-			h.pending[id] = true // rewound meanwhile: read again
+		case p.last < last:
+			h.pending[p.id] = true // rewound meanwhile: read again
 		case errors.Is(err, store.ErrHistoryGone):
 			for s := range p.subs {
 				if s.ready {
@@ -154,17 +214,85 @@ func (h *Hub) catchUp() bool {
 			}
 			h.forgetLocked(p)
 		case err != nil:
-			h.pending[id] = true
 			h.mu.Unlock()
 			if h.ctx.Err() == nil {
-				h.log.Warn("events: catch-up failed", "project_id", id, "err", err)
+				h.log.Warn("events: catch-up failed", "project_id", p.id, "err", err)
 			}
 			return false
+		case snap == nil && h.overflowsLocked(p, evs):
+			h.mu.Unlock()
+			if snap, err = h.snapshot(p.id); err != nil {
+				if h.ctx.Err() == nil {
+					h.log.Warn("events: catch-up snapshot failed", "project_id", p.id, "err", err)
+				}
+				return false
+			}
+			continue // decide again with the snapshot at hand
 		default:
+			// Live events may have been delivered meanwhile (p.last >
+			// last): those in evs are duplicates, the rest follow on.
+			if snap != nil {
+				h.resetOverflowedLocked(p, evs, snap)
+			}
 			for _, ev := range evs {
 				h.deliverLocked(p, ev, true)
 			}
 		}
 		h.mu.Unlock()
+		return true
 	}
+}
+
+// overflowsLocked reports whether delivering evs would overflow the queue of
+// one of p's ready subscribers.
+func (h *Hub) overflowsLocked(p *project, evs []filelock.Event) bool {
+	if len(evs) == 0 {
+		return false
+	}
+	for s := range p.subs {
+		if s.ready && s.queued()+owed(s.after, evs) > h.opts.Queue {
+			return true
+		}
+	}
+	return false
+}
+
+// owed is how many of evs come after Seq after.
+func owed(after uint64, evs []filelock.Event) int {
+	n := 0
+	for i := len(evs) - 1; i >= 0 && evs[i].Seq > after; i-- {
+		n++
+	}
+	return n
+}
+
+// resetOverflowedLocked gives each ready subscriber that cannot take evs the
+// snapshot instead: its queue is replaced by the snapshot, which stands for
+// every event up to the snapshot's Seq, and it goes on live from there. A
+// snapshot older than evs (a store that went back) cannot stand for them:
+// those subscribers are dropped (ErrLagging) and resume.
+func (h *Hub) resetOverflowedLocked(p *project, evs []filelock.Event, snap *Frame) {
+	newest := evs[len(evs)-1].Seq
+	for s := range p.subs {
+		if !s.ready || s.queued()+owed(s.after, evs) <= h.opts.Queue {
+			continue
+		}
+		if snap.Event.Seq < newest {
+			h.dropLocked(p, s, ErrLagging)
+			continue
+		}
+		s.replace(snap)
+		s.after = max(s.after, snap.Event.Seq)
+	}
+}
+
+// snapshot reads the project's state as a snapshot frame.
+func (h *Hub) snapshot(projectID string) (*Frame, error) {
+	ctx, cancel := context.WithTimeout(h.ctx, h.opts.StoreTimeout)
+	defer cancel()
+	st, err := h.st.Status(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return &Frame{Event: filelock.SnapshotEvent(st)}, nil
 }

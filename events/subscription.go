@@ -19,7 +19,15 @@ import (
 // once, with no overlap with Initial and no hole between them, until the
 // subscription ends: by Close, or because the hub dropped it (Err says
 // why). Frames are shared with the project's other subscribers: read them,
-// never modify them.
+// never modify them. Initial starts with a snapshot frame (Event.Type
+// snapshot) exactly when no resume id was given or it could not be used; a
+// resumed subscription's Initial holds only the replayed events (possibly
+// none). A snapshot can also come later, live: when a catch-up brings more
+// events than the queue can take, the queue is replaced by a fresh
+// snapshot, which stands for every event up to its Seq.
+//
+// A consumer loops: receive from Ready, Take, send the frames; on Take's
+// error, send what it returned and end the stream.
 //
 // The live queue is empty and unallocated until an event arrives; it grows
 // as needed up to Options.Queue frames. A subscriber that would need more is
@@ -326,4 +334,24 @@ func (s *Subscription) end(reason error) {
 func (h *Hub) dropLocked(p *project, s *Subscription, reason error) {
 	delete(p.subs, s)
 	s.end(reason)
+}
+
+// queued is how many frames wait in the queue.
+func (s *Subscription) queued() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.q)
+}
+
+// replace empties the queue and queues fr alone.
+func (s *Subscription) replace(fr *Frame) {
+	s.qmu.Lock()
+	if s.ended {
+		s.qmu.Unlock()
+		return
+	}
+	clear(s.q)
+	s.q = append(s.q[:0], fr)
+	s.qmu.Unlock()
+	s.signal()
 }

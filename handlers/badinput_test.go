@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"filelock"
+	"filelock/handlers"
 )
 
 // testBadInput checks every rule of SPEC §2 on every endpoint it applies
@@ -121,4 +122,27 @@ func testBodyLimit(t *testing.T, s *server) {
 	}
 	req.ContentLength = -1
 	s.send(req).fail(t, http.StatusRequestEntityTooLarge, filelock.ETooLarge)
+}
+
+// TestFieldNamesExact: members are matched by their exact names (SPEC §2:
+// unknown fields are ignored); a name that differs from a field's only in
+// case is an unknown field, on every transport, not that field.
+func TestFieldNamesExact(t *testing.T) {
+	s := startServer(t, handlers.Config{Store: memoryStore(t)})
+	var r lockReply
+	s.post("/lock", `{"project_id":"p1","file":"a.jpg","user_id":"user1","USER_ID":"admin","File":"b.jpg","Ttl_Seconds":"x"}`).ok(t, &r)
+	if r.Lock.User != "user1" || r.Lock.File != "a.jpg" {
+		t.Fatalf("lock taken as %+v", r.Lock)
+	}
+	e := s.post("/lock", `{"Project_ID":"p1","FILE":"a.jpg","User_Id":"user1"}`).fail(t, http.StatusBadRequest, filelock.EInvalid)
+	if e.Error.Field != "project_id" {
+		t.Errorf("field %q, want project_id", e.Error.Field)
+	}
+	var p handlers.ClaimParams
+	if err := handlers.DecodeParams([]byte(`{"project_id":"p","user_id":"u","Files":7,"files":["x"],"FILES":["y"]}`), &p); err != nil || len(p.Files) != 1 || p.Files[0] != "x" {
+		t.Errorf("DecodeParams = %+v, %v", p, err)
+	}
+	if err := handlers.DecodeParams([]byte(`{"project_id":"p","user_id":"u","files":["x"],"file\u017f":1}`), &p); err != nil {
+		t.Errorf("a case-folded name with a non-ASCII letter: %v", err)
+	}
 }

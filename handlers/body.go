@@ -7,23 +7,29 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"filelock"
 )
 
-// decodeBody reads a request body of at most Config.MaxBodyBytes
-// (payload_too_large otherwise) and decodes it with DecodeParams.
-func (s *Server) decodeBody(r *http.Request, dst any) error {
-	limit := s.cfg.MaxBodyBytes
+// decodeBody reads a request body of at most limit bytes
+// (payload_too_large otherwise) and decodes it with DecodeParams. A body
+// that cannot be read in full (cut off by http.read_timeout, the client
+// gone) is invalid_request, field body.
+func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return filelock.FieldError("body", "the request body did not arrive within http.read_timeout")
+	}
 	if err != nil {
-		return filelock.Errorf(filelock.EInvalid, "could not read the request body")
+		return filelock.FieldError("body", "could not read the request body")
 	}
 	if int64(len(body)) > limit {
 		return tooLarge(limit)
@@ -36,10 +42,12 @@ func tooLarge(limit int64) error {
 }
 
 // DecodeParams decodes a JSON object into the params struct dst (SPEC §2):
-// unknown fields are ignored; anything but a JSON object, malformed JSON,
-// text that is not UTF-8, and a value of the wrong type are invalid_request,
-// naming the offending field ("body" when the body as a whole is wrong). Missing fields are left
-// zero, for the command's validation to name.
+// members are matched to fields by their exact names, and unknown ones
+// (a name that differs from a field's only in case included) are ignored;
+// anything but a JSON object, malformed JSON, text that is not UTF-8, and
+// a value of the wrong type are invalid_request, naming the offending
+// field ("body" when the body as a whole is wrong). Missing fields are
+// left zero, for the command's validation to name.
 func DecodeParams(data []byte, dst any) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -47,6 +55,19 @@ func DecodeParams(data []byte, dst any) error {
 	}
 	if !utf8.Valid(data) {
 		return filelock.FieldError(badUTF8Field(data), "the request body must be UTF-8")
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return filelock.FieldError("body", "malformed JSON: %v", err)
+	}
+	if folded := foldedMembers(members, dst); len(folded) > 0 {
+		for _, k := range folded {
+			delete(members, k)
+		}
+		var err error
+		if data, err = json.Marshal(members); err != nil {
+			return filelock.FieldError("body", "malformed JSON: %v", err)
+		}
 	}
 	err := json.Unmarshal(data, dst)
 	if err == nil {
@@ -60,6 +81,49 @@ func DecodeParams(data []byte, dst any) error {
 		return filelock.FieldError(te.Field, "%s must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 	}
 	return filelock.FieldError("body", "malformed JSON: %v", err)
+}
+
+// foldedMembers returns the names among members that encoding/json would
+// take for a field of the struct dst points to although they differ from
+// the field's name (it matches names case-insensitively): for SPEC §2 they
+// are unknown fields, to be ignored.
+func foldedMembers(members map[string]json.RawMessage, dst any) []string {
+	names := fieldNames(reflect.TypeOf(dst))
+	var folded []string
+	for k := range members {
+		if slices.Contains(names, k) {
+			continue
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, k) }) {
+			folded = append(folded, k)
+		}
+	}
+	return folded
+}
+
+// fieldNames lists the JSON names of the fields of the struct t points to.
+func fieldNames(t reflect.Type) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
 }
 
 // badUTF8Field names the first member of the object whose raw value is not

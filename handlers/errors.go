@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/gin-gonic/gin"
 
@@ -58,21 +60,24 @@ func errUnavailable(cause string) *filelock.Error {
 	return &filelock.Error{Code: filelock.EUnavailable, Message: "store unavailable: " + cause}
 }
 
-// clientError turns any error of a command into the *filelock.Error a client
-// is shown: a *filelock.Error as is; a context deadline or cancellation as
-// store_unavailable; anything else as internal, logged, since it is a bug
-// the client cannot act on.
+// clientError is the one mapping from any error to the *filelock.Error a
+// client is shown, on every transport:
+//   - a *filelock.Error (or one wrapped) as is;
+//   - anything else is store_unavailable (503), logged: every error the
+//     handlers make themselves is a *filelock.Error, so an uncoded one is
+//     a backend that did not answer properly (a deadline, a cancelled
+//     context, a raw connection error) and the client may retry.
+//
+// The one 500 (internal) is a panic below the handlers (storeCall).
 func (s *Server) clientError(err error) *filelock.Error {
 	var fe *filelock.Error
-	switch {
-	case errors.As(err, &fe):
+	if errors.As(err, &fe) {
 		return fe
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return errUnavailable(err.Error())
-	default:
-		s.log.Error("internal error", "err", err)
-		return &filelock.Error{Code: filelock.EInternal, Message: "internal error"}
 	}
+	if !errors.Is(err, context.Canceled) {
+		s.log.Warn("store error", "err", err)
+	}
+	return errUnavailable(err.Error())
 }
 
 // ErrorReply returns the HTTP status and body of err, as every transport
@@ -92,4 +97,30 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(status, body)
+}
+
+// recovery answers a request whose handler panicked (a panic no store call
+// caught) with 500 internal in the error shape, unless the response has
+// begun, and logs the panic with its stack and the request's context (its
+// request id), but neither the request's headers nor its query, which may
+// hold an API key or a token. A panic with http.ErrAbortHandler is let
+// through: it asks the http.Server to drop the connection.
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+			panic(p)
+		}
+		s.log.ErrorContext(c.Request.Context(), "handler panicked", "method", c.Request.Method,
+			"path", c.Request.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		s.writeError(c, filelock.Errorf(filelock.EInternal, "internal error"))
+	}()
+	c.Next()
 }

@@ -1,14 +1,19 @@
 package handlers_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"filelock"
+	"filelock/auth"
 	"filelock/handlers"
+	"filelock/logging"
 )
 
 // requests is one call of every store-backed endpoint.
@@ -16,7 +21,9 @@ var requests = []struct{ method, path, body string }{
 	{http.MethodPost, "/lock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/unlock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/heartbeat", `{"project_id":"p1","user_id":"user1"}`},
+	{http.MethodPost, "/claim", `{"project_id":"p1","files":["a.jpg","b.jpg"],"user_id":"user1"}`},
 	{http.MethodGet, "/status/p1", ""},
+	{http.MethodGet, "/locks/p1/a.jpg?token=5", ""},
 	{http.MethodGet, "/readyz", ""},
 }
 
@@ -94,4 +101,75 @@ func TestErrorTable(t *testing.T) {
 			t.Errorf("%s: body %+v", code, e)
 		}
 	}
+}
+
+// TestUncodedErrorsOneRule: an error without a code from below the
+// handlers is store_unavailable on every path, not only on the REST calls
+// that go through the store timeout: an SSE stream, a WebSocket join and a
+// Socket.IO join over a store that fails with a raw error all say 503.
+func TestUncodedErrorsOneRule(t *testing.T) {
+	s := startServer(t, handlers.Config{Store: &stubStore{err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}})
+	sseRefused(t, openSSE(t, s.url+"/events/p1", nil)).fail(t, http.StatusServiceUnavailable, filelock.EUnavailable)
+	sseRefused(t, openSSE(t, s.url+"/events/p1?user_id=u1", nil)).fail(t, http.StatusServiceUnavailable, filelock.EUnavailable)
+	ws := dialWS(t, s.url).start()
+	if code := replyCode(t, ws.call("join_project", map[string]any{"project_id": "p1", "user_id": "u1"})); code != filelock.EUnavailable {
+		t.Errorf("ws join: %s", code)
+	}
+	sio := dialSIO(t, s.url)
+	if code := replyCode(t, sio.call("join_project", map[string]any{"project_id": "p1", "user_id": "u1"})); code != filelock.EUnavailable {
+		t.Errorf("sio join: %s", code)
+	}
+}
+
+// TestHandlerPanics: a panic below a handler that no store call caught
+// (here the store's feed, opened by an SSE request) is answered 500
+// internal in the error shape of SPEC §3, logged with the request id and
+// without the request's headers or query (no API key, no token in the log).
+func TestHandlerPanics(t *testing.T) {
+	var logged syncBuffer
+	logger, err := logging.New(&logged, "text", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{Store: &stubStore{panicky: true}, Logger: logger}
+	withAPIKeys(t, "none")(&cfg)
+	s := startServer(t, cfg)
+	req, err := http.NewRequest(http.MethodGet, s.url+"/events/p1?token=secret-jwt-in-query", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(auth.APIKeyHeader, apiKey)
+	req.Header.Set("Authorization", "Bearer secret-jwt-in-header")
+	e := s.send(req).fail(t, http.StatusInternalServerError, filelock.EInternal)
+	if e.Lock != nil {
+		t.Errorf("error body %+v", e)
+	}
+	out := logged.String()
+	if !strings.Contains(out, "panic") || !strings.Contains(out, "request_id=") {
+		t.Errorf("the panic is not logged with its request id:\n%s", out)
+	}
+	for _, secret := range []string{apiKey, "secret-jwt-in-query", "secret-jwt-in-header"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, out)
+		}
+	}
+	s.do(http.MethodGet, "/healthz", "").ok(t, nil)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,13 +59,14 @@ type server struct {
 	t    *testing.T
 	url  string
 	http *http.Client
+	st   store.Store // the server's store: its event log is the reference of what streams must carry
 }
 
 // startServer serves handlers.New(cfg) on loopback until the test ends.
 func startServer(t *testing.T, cfg handlers.Config) *server {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(newTWriter(t), nil))
 	}
 	h := handlers.New(cfg)
 	ts := httptest.NewServer(h)
@@ -73,14 +77,36 @@ func startServer(t *testing.T, cfg handlers.Config) *server {
 	c := ts.Client()
 	c.Timeout = 15 * time.Second
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &server{t: t, url: ts.URL, http: c}
+	return &server{t: t, url: ts.URL, http: c, st: cfg.Store}
 }
 
-// tWriter sends the server's log to the test's log.
-type tWriter struct{ t *testing.T }
+// tWriter sends the server's log to the test's log while the test runs
+// (its cleanups included); lines written after that, by goroutines that
+// outlive the test, are dropped: testing forbids logging to a finished test.
+type tWriter struct {
+	mu    sync.Mutex
+	t     *testing.T
+	ended bool
+}
 
-func (w tWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+// newTWriter returns a tWriter for t. Its cleanup is registered before the
+// server's, so it runs after the server's shutdown has logged.
+func newTWriter(t *testing.T) *tWriter {
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *tWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended {
+		w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	}
 	return len(b), nil
 }
 
@@ -216,4 +242,106 @@ func (s *server) status(project string) statusReply {
 	var r statusReply
 	s.do(http.MethodGet, "/status/"+project, "").ok(s.t, &r)
 	return r
+}
+
+// rendered is a streamed event as streams are compared: its name, its
+// event_id and its whole data object (keys sorted); an SSE id: line that
+// differs from the event_id is shown too.
+func rendered(e wireEvent) string {
+	b, _ := json.Marshal(e.Data)
+	s := e.Name + "#" + e.eventID() + " " + string(b)
+	if e.ID != "" && e.ID != e.eventID() {
+		s += " (sse id " + e.ID + ")"
+	}
+	return s
+}
+
+// storeEvents returns the events of project after event id from, in the
+// order the store applied them, as a client would receive them: the
+// reference every subscriber's stream must match. Event ids only grow, by
+// any step, so the reference is the store's own log, not id arithmetic.
+func (s *server) storeEvents(t *testing.T, project string, from uint64) []wireEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, err := s.st.Events(ctx, project, strconv.FormatUint(from, 10))
+	if err != nil {
+		t.Fatalf("store log of %s after %d: %v", project, from, err)
+	}
+	out := make([]wireEvent, 0, len(evs))
+	for _, ev := range evs {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data map[string]any
+		if err := json.Unmarshal(b, &data); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, wireEvent{Name: ev.Type, Data: data})
+	}
+	return out
+}
+
+// storeLog is storeEvents rendered.
+func (s *server) storeLog(t *testing.T, project string, from uint64) []string {
+	t.Helper()
+	var out []string
+	for _, e := range s.storeEvents(t, project, from) {
+		out = append(out, rendered(e))
+	}
+	return out
+}
+
+// summaries are evs as "name file user reason", ids left out.
+func summaries(evs []wireEvent) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = fmt.Sprintf("%s %s %s %s", e.Name, e.str("file"), e.str("user"), e.str("reason"))
+	}
+	return out
+}
+
+// upTo returns the events of l (snapshots excluded) with an id above from
+// that arrived up to and including the one with id last, rendered; ok is
+// false when l has no event last.
+func upTo(l *eventLog, from, last uint64) (out []string, ok bool) {
+	for _, e := range l.all() {
+		id, _ := strconv.ParseUint(e.eventID(), 10, 64)
+		if e.Name == "snapshot" || id <= from {
+			continue
+		}
+		out = append(out, rendered(e))
+		if id == last {
+			return out, true
+		}
+	}
+	return out, false
+}
+
+// sameAsStore waits until l holds event last and checks that the events l
+// received after event from, up to last, are the store's log between them:
+// every event once, in the store's order, with the store's ids and data,
+// none missing (snapshots in l are skipped).
+func sameAsStore(t *testing.T, name string, l *eventLog, s *server, project string, from, last uint64) {
+	t.Helper()
+	l.waitEventID(t, strconv.FormatUint(last, 10))
+	all := s.storeLog(t, project, from)
+	i := slices.IndexFunc(all, func(r string) bool { return idOf(r) == last })
+	if i < 0 {
+		t.Fatalf("store log of %s after %d has no event %d: %q", project, from, last, all)
+	}
+	want := all[:i+1]
+	got, _ := upTo(l, from, last)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s received after %d\n%q\nthe store logged\n%q", name, from, got, want)
+	}
+}
+
+// idOf is the event id of a rendered event.
+func idOf(r string) uint64 {
+	_, rest, _ := strings.Cut(r, "#")
+	id, _, _ := strings.Cut(rest, " ")
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return n
 }

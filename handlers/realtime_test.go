@@ -119,11 +119,7 @@ func after(l *eventLog, from uint64) []string {
 		if e.Name == "snapshot" || id <= from {
 			continue
 		}
-		s := fmt.Sprintf("%s#%d %s %s %s", e.Name, id, e.str("file"), e.str("user"), e.str("reason"))
-		if e.ID != "" && e.ID != e.eventID() {
-			s += " (sse id " + e.ID + ")"
-		}
-		out = append(out, s)
+		out = append(out, rendered(e))
 	}
 	return out
 }
@@ -161,30 +157,23 @@ func runScript(t *testing.T, srvs []*server) {
 		"lock_released b.jpg u1 unlocked", "lock_acquired c.jpg u2 ", "lock_released c.jpg u2 expired",
 		"lock_acquired d.jpg u3 ", "lock_released d.jpg u3 forced", "user_joined  u5 ", "lock_acquired e.jpg u5 ",
 		"user_left  u5 ", "lock_released e.jpg u5 disconnected"}
-	last := start + uint64(len(want))
+	subs[0].log.waitFor(t, "the disconnect release", func(e wireEvent) bool { return e.str("reason") == "disconnected" })
+	// The store's log is the reference: the script's events, nothing else.
+	logged := a.storeEvents(t, project, start)
+	if got := summaries(logged); !slices.Equal(got, want) {
+		t.Fatalf("store logged %q, want %q", got, want)
+	}
+	ref := make([]string, len(logged))
+	for i, e := range logged {
+		ref[i] = rendered(e)
+	}
+	last := logged[len(logged)-1].eventID()
 	for _, sub := range subs {
-		sub.log.waitEventID(t, strconv.FormatUint(last, 10))
-	}
-	ref := after(subs[0].log, start)
-	for i, w := range want {
-		if i >= len(ref) || ref[i] != fmt.Sprintf("%s#%d %s", w[:index(w, ' ')], start+uint64(i)+1, w[index(w, ' ')+1:]) {
-			t.Fatalf("%s saw %q, want %q", subs[0].name, ref, want)
-		}
-	}
-	for _, sub := range subs[1:] {
+		sub.log.waitEventID(t, last)
 		if got := after(sub.log, start); !slices.Equal(got, ref) {
-			t.Errorf("%s saw\n%q\n%s saw\n%q", sub.name, got, subs[0].name, ref)
+			t.Errorf("%s saw\n%q\nthe store logged\n%q", sub.name, got, ref)
 		}
 	}
-}
-
-func index(s string, c byte) int {
-	for i := range len(s) {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestRealtimeScriptMemory(t *testing.T) {
@@ -214,7 +203,7 @@ func TestSSEResume(t *testing.T) {
 			mark := a.status(project).LastEventID
 			a.lock(project, "f3", "u3")
 			a.lock(project, "f4", "u4")
-			m := uint64(atoi(mark))
+			m, _ := strconv.ParseUint(mark, 10, 64)
 			for i, header := range []bool{true, false} {
 				var c *sseClient
 				if header {
@@ -226,13 +215,22 @@ func TestSSEResume(t *testing.T) {
 				a.lock(project, f, "v"+strconv.Itoa(i)) // live after the replay
 				live := a.status(project).LastEventID
 				c.log.waitEventID(t, live)
-				want := []string{fmt.Sprintf("lock_acquired#%d f3 u3 ", m+1), fmt.Sprintf("lock_acquired#%d f4 u4 ", m+2)}
+				// What was missed, then the live event: the store's log after mark.
+				logged := a.storeEvents(t, project, m)
+				want := []string{"lock_acquired f3 u3 ", "lock_acquired f4 u4 "}
 				if i == 1 {
-					want = append(want, fmt.Sprintf("lock_acquired#%d g0 v0 ", m+3))
+					want = append(want, "lock_acquired g0 v0 ")
 				}
-				want = append(want, fmt.Sprintf("lock_acquired#%s %s v%d ", live, f, i))
-				if got := after(c.log, 0); !slices.Equal(got, want) || c.log.all()[0].Name == "snapshot" {
-					t.Fatalf("resume from %s (header %v): %q, want %q", mark, header, got, want)
+				want = append(want, fmt.Sprintf("lock_acquired %s v%d ", f, i))
+				if got := summaries(logged); !slices.Equal(got, want) || logged[len(logged)-1].eventID() != live {
+					t.Fatalf("store logged %q after %s, want %q ending with %s", names(logged), mark, want, live)
+				}
+				var ref []string
+				for _, e := range logged {
+					ref = append(ref, rendered(e))
+				}
+				if got := after(c.log, 0); !slices.Equal(got, ref) || c.log.all()[0].Name == "snapshot" {
+					t.Fatalf("resume from %s (header %v): %v\n%q\nthe store logged\n%q", mark, header, names(c.log.all()), got, ref)
 				}
 				c.close()
 			}
@@ -278,16 +276,25 @@ func TestPubSubKilledLosesNothing(t *testing.T) {
 		a.lock(project, f, "u1")
 		a.post("/unlock", map[string]any{"project_id": project, "file": f, "user_id": "u1"}).ok(t, nil)
 	}
-	last := a.status(project).LastEventID
-	for _, l := range []*eventLog{sse.log, ws.log} {
-		l.waitEventID(t, last)
-		var prev uint64
-		for i, e := range l.all() {
-			id, _ := strconv.ParseUint(e.eventID(), 10, 64)
-			if i > 1 && id != prev+1 { // (the first event after the initial snapshot need not be 1 more)
-				t.Fatalf("event %d after %d: %v", id, prev, names(l.all()))
-			}
-			prev = id
+	last, _ := strconv.ParseUint(a.status(project).LastEventID, 10, 64)
+	var want []string
+	for i := range n {
+		f := "f" + strconv.Itoa(i)
+		want = append(want, "lock_acquired "+f+" u1 ", "lock_released "+f+" u1 unlocked")
+	}
+	lockChanges(t, a, project, 0, want)
+	for name, l := range map[string]*eventLog{"sse": sse.log, "ws": ws.log} {
+		l.waitEventID(t, strconv.FormatUint(last, 10))
+		evs := l.all()
+		if evs[0].Name != "snapshot" {
+			t.Fatalf("%s: first event %s, want snapshot", name, evs[0].Name)
 		}
+		for _, e := range evs[1:] {
+			if e.Name == "snapshot" {
+				t.Fatalf("%s: a snapshot mid-stream, the stream was restarted: %v", name, names(evs))
+			}
+		}
+		from, _ := strconv.ParseUint(evs[0].eventID(), 10, 64)
+		sameAsStore(t, name, l, a, project, from, last)
 	}
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"filelock"
 	"filelock/auth"
 	"filelock/events"
+	"filelock/metrics"
 	"filelock/session"
 )
 
@@ -88,7 +90,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	if tok == "" {
 		tok = auth.TokenFromRequest(sock.Request().Request())
 	}
-	who, err := s.verifier.Verify(tok)
+	who, err := s.identifyToken(sock.Request().Request(), tok)
 	var release func()
 	if err == nil {
 		release, err = s.acquireConn(who, "")
@@ -96,8 +98,9 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	var ss *session.Session
 	t := &sioSocket{s: s, sock: sock, limit: int64(s.cfg.SendQueue)}
 	if err == nil {
-		if ss, err = s.rt.sessions.Open(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: release}); err != nil {
-			release()
+		end := s.sessionEnd(metrics.SocketIO, release)
+		if ss, err = s.rt.sessions.Open(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: end}); err != nil {
+			end(session.ClientGone)
 		}
 	}
 	if err != nil {
@@ -159,7 +162,9 @@ func (t *sioSocket) setup(ss *session.Session, ended func()) {
 // with an error event when the client asked for none.
 func (t *sioSocket) message(ss *session.Session, name string, args []any) {
 	data, ack := sioArgs(args)
-	reply, then, err := ss.Handle(name, data)
+	ctx, logged := t.s.messageLog(context.Background(), metrics.SocketIO, ss.ID(), name)
+	reply, then, err := ss.Handle(ctx, name, data)
+	logged(err)
 	switch {
 	case ack != nil && err != nil:
 		ack([]any{t.s.errorJSON(err)}, nil)
@@ -216,6 +221,7 @@ func (t *sioSocket) Write(frames []*session.Frame) error {
 		if err := t.sock.Emit(f.Event.Type, json.RawMessage(data)); err != nil {
 			return err
 		}
+		t.s.metrics.EventsDelivered(metrics.SocketIO, 1)
 	}
 	return nil
 }

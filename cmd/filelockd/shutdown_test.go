@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"filelock/internal/redistest"
+	"filelock/store"
+	"filelock/store/redis"
 )
 
 // launch runs the server like start, and returns a stop function that
@@ -45,8 +48,8 @@ func launch(t *testing.T, args []string, env map[string]string) (string, func() 
 	t.Cleanup(func() { stop() })
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			return "http://" + m[1], stop
+		if addr := listenAddr(out.String()); addr != "" {
+			return "http://" + addr, stop
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
@@ -122,6 +125,68 @@ func (s *sseLines) lastID() string {
 	return id
 }
 
+// events are the stream's events so far, each its id:, event: and data:
+// lines joined by "|", in arrival order.
+func (s *sseLines) events() []string {
+	var out []string
+	var block []string
+	for _, l := range s.all() {
+		switch {
+		case l == "":
+			if len(block) > 0 {
+				out = append(out, strings.Join(block, "|"))
+			}
+			block = nil
+		case strings.HasPrefix(l, "id: "), strings.HasPrefix(l, "event: "), strings.HasPrefix(l, "data: "):
+			block = append(block, l)
+		}
+	}
+	return out
+}
+
+// between returns the events of evs after the one with id from (all of
+// them when from is not there) up to and including the one with id last.
+func between(evs []string, from, last string) []string {
+	for i, e := range evs {
+		if strings.HasPrefix(e, "id: "+from+"|") {
+			evs = evs[i+1:]
+			break
+		}
+	}
+	for i, e := range evs {
+		if strings.HasPrefix(e, "id: "+last+"|") {
+			return evs[:i+1]
+		}
+	}
+	return evs
+}
+
+// storeLog returns the events st logged for project after id from, up to
+// and including id last, as an SSE stream carries them (see events): the
+// reference a stream must match, whatever steps the ids grow by.
+func storeLog(t *testing.T, st store.Store, project, from, last string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, err := st.Events(ctx, project, from)
+	if err != nil {
+		t.Fatalf("store log of %s after %s: %v", project, from, err)
+	}
+	var out []string
+	for _, ev := range evs {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, "id: "+ev.ID()+"|event: "+ev.Type+"|data: "+string(data))
+		if ev.ID() == last {
+			return out
+		}
+	}
+	t.Fatalf("store log of %s after %s has no event %s: %q", project, from, last, out)
+	return nil
+}
+
 // wsCall sends a message with a ref and returns the reply's data, passing
 // other frames to seen.
 func wsCall(t *testing.T, c *websocket.Conn, event string, data any, seen func(name string, data map[string]any)) map[string]any {
@@ -156,7 +221,8 @@ func wsCall(t *testing.T, c *websocket.Conn, event string, data any, seen func(n
 // The SSE client resumes on B from its last id without loss.
 func TestGracefulShutdown(t *testing.T) {
 	rs := redistest.Start(t)
-	env := map[string]string{"FILELOCK_REDIS_ADDRS": rs.Addr, "FILELOCK_REDIS_KEY_PREFIX": redistest.Prefix(t),
+	prefix := redistest.Prefix(t)
+	env := map[string]string{"FILELOCK_REDIS_ADDRS": rs.Addr, "FILELOCK_REDIS_KEY_PREFIX": prefix,
 		"FILELOCK_LOCK_DISCONNECT_GRACE": "2s", "FILELOCK_HTTP_SHUTDOWN_TIMEOUT": "5s"}
 	args := []string{"--http.addr=127.0.0.1:0", "--store.backend=redis", "--log.level=error"}
 	a, stopA := launch(t, args, env)
@@ -237,16 +303,34 @@ func TestGracefulShutdown(t *testing.T) {
 	if r["ok"] != true || r["renewed"] != true || lock["token"] != token {
 		t.Fatalf("relock on B: %v, want renewed with token %v", r, token)
 	}
-	// The SSE client resumes from its last id on B: a replay, no snapshot.
-	resumed := openStream(t, b+"/events/"+project, http.Header{"Last-Event-Id": {sse.lastID()}})
-	resumed.waitLine(t, `data: {"project_id":"shutdown","event_id":"`+jsonNum(token+1))
+	// The SSE client resumes from its last id on B: a replay, no snapshot,
+	// of exactly what the watcher on B, live all along, saw after that id,
+	// up to the newest event of the project.
+	code, body := get(t, b+"/status/"+project)
+	var now struct {
+		LastEventID string `json:"last_event_id"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &now) != nil {
+		t.Fatalf("status %d %s", code, body)
+	}
+	from := sse.lastID()
+	resumed := openStream(t, b+"/events/"+project, http.Header{"Last-Event-Id": {from}})
+	resumed.waitLine(t, "id: "+now.LastEventID)
+	watch.waitLine(t, "id: "+now.LastEventID)
 	for _, l := range resumed.all() {
 		if l == "event: snapshot" {
-			t.Fatalf("resume from %s gave a snapshot: %q", sse.lastID(), resumed.all())
+			t.Fatalf("resume from %s gave a snapshot: %q", from, resumed.all())
 		}
 	}
+	missed := storeLog(t, redis.New(rs.Client(t), store.DefaultOptions(), prefix), project, from, now.LastEventID)
+	if got := between(resumed.events(), "", now.LastEventID); !slices.Equal(got, missed) {
+		t.Fatalf("resumed from %s:\n%q\nthe store logged after it\n%q", from, got, missed)
+	}
+	if got := between(watch.events(), from, now.LastEventID); !slices.Equal(got, missed) {
+		t.Fatalf("the watcher on B saw after %s:\n%q\nthe store logged\n%q", from, got, missed)
+	}
 	if first := resumed.waitLine(t, "event: "); first != "event: user_left" {
-		t.Fatalf("resumed stream starts with %q, want the viewer's user_left right after its last id", first)
+		t.Fatalf("resumed stream starts with %q, want a user_left of the connections A closed, right after the last id", first)
 	}
 	// Past the grace, the lock is still u1's.
 	for time.Since(shutAt) < 2*time.Second+500*time.Millisecond {
@@ -257,7 +341,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatalf("lock released on shutdown: %s", l)
 		}
 	}
-	code, body := get(t, b+"/status/"+project)
+	code, body = get(t, b+"/status/"+project)
 	var st struct {
 		Locks []struct {
 			File  string  `json:"file"`
