@@ -244,7 +244,7 @@ func runSession(t *testing.T, s *Server, st *checked, input []byte, name string,
 		t.Fatal(err)
 	}
 	defer func() { ss.Close(session.ClientGone); <-ss.Done() }()
-	reply, then, err := ss.Handle(name, data)
+	reply, then, err := ss.Handle(context.Background(), name, data)
 	checkResult(t, st, input, reply, err)
 	if then != nil {
 		then()

@@ -59,7 +59,7 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log,
-			Formats: []*events.Format{sseFormat}}),
+			Formats: []*events.Format{sseFormat, wsFormat, sioFormat}}),
 		// Same origin, no Origin (not a browser) or cors.allowed_origins;
 		// getWS refuses others first, with a 403 error body.
 		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,
@@ -155,4 +155,21 @@ func (d *writeDeadline) extend(c net.Conn, timeout time.Duration) {
 func (d *writeDeadline) set(c net.Conn, at time.Time) {
 	d.at = at
 	_ = c.SetWriteDeadline(at)
+}
+
+// sessionEnd is the OnEnd of a session of transport: the connection is
+// counted as live in the metrics until then (SPEC §9), then released from
+// the limits; a session the hub dropped counts as a dropped subscriber.
+func (s *Server) sessionEnd(transport string, release func()) func(session.Reason) {
+	closed := s.metrics.ConnOpened(transport)
+	return func(r session.Reason) {
+		closed()
+		release()
+		switch r {
+		case session.Lagging:
+			s.metrics.dropped(events.ErrLagging)
+		case session.Resync:
+			s.metrics.dropped(events.ErrResync)
+		}
+	}
 }

@@ -15,11 +15,12 @@ import (
 // besides the session's own (join_project, leave_project, heartbeat), and
 // the server → client names of replies and errors.
 const (
-	msgLock   = "lock"
-	msgClaim  = "claim"
-	msgUnlock = "unlock"
-	msgReply  = "reply"
-	msgError  = "error"
+	msgHeartbeat = session.MsgHeartbeat
+	msgLock      = "lock"
+	msgClaim     = "claim"
+	msgUnlock    = "unlock"
+	msgReply     = "reply"
+	msgError     = "error"
 )
 
 // messages are every client message name, for transports that register

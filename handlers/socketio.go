@@ -98,8 +98,9 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	var ss *session.Session
 	t := &sioSocket{s: s, sock: sock, limit: int64(s.cfg.SendQueue)}
 	if err == nil {
-		if ss, err = s.openSession(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: release}); err != nil {
-			release()
+		end := s.sessionEnd(metrics.SocketIO, release)
+		if ss, err = s.rt.sessions.Open(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: end}); err != nil {
+			end(session.ClientGone)
 		}
 	}
 	if err != nil {
@@ -162,7 +163,7 @@ func (t *sioSocket) setup(ss *session.Session, ended func()) {
 func (t *sioSocket) message(ss *session.Session, name string, args []any) {
 	data, ack := sioArgs(args)
 	ctx, logged := t.s.messageLog(context.Background(), metrics.SocketIO, ss.ID(), name)
-	reply, then, err := ss.HandleContext(ctx, name, data)
+	reply, then, err := ss.Handle(ctx, name, data)
 	logged(err)
 	switch {
 	case ack != nil && err != nil:
@@ -220,6 +221,7 @@ func (t *sioSocket) Write(frames []*session.Frame) error {
 		if err := t.sock.Emit(f.Event.Type, json.RawMessage(data)); err != nil {
 			return err
 		}
+		t.s.metrics.EventsDelivered(metrics.SocketIO, 1)
 	}
 	return nil
 }

@@ -72,15 +72,16 @@ func (s *Server) getEvents(c *gin.Context) {
 	if resume == "" {
 		resume = c.Query("last_event_id")
 	}
-	t := &sseStream{timeout: s.cfg.StreamWriteTimeout}
-	ss, err := s.openSession(t, s.backend(who), session.Options{Keepalive: s.cfg.SSEKeepalive,
-		Expires: s.verifier.ValidUntil(who), OnEnd: release})
+	t := &sseStream{timeout: s.cfg.StreamWriteTimeout, delivered: s.metrics.EventsDelivered}
+	end := s.sessionEnd(metrics.SSE, release)
+	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.SSEKeepalive,
+		Expires: s.verifier.ValidUntil(who), OnEnd: end})
 	if err != nil {
-		release()
+		end(session.ClientGone)
 		s.writeError(c, err)
 		return
 	}
-	initial, start, err := ss.Join(projectID, user, resume)
+	initial, start, err := ss.Join(r.Context(), projectID, user, resume)
 	if err != nil {
 		ss.Close(session.ClientGone)
 		s.writeError(c, err)
@@ -94,7 +95,6 @@ func (s *Server) getEvents(c *gin.Context) {
 		ss.Close(session.WriteFailed)
 		return
 	}
-	s.metrics.EventsDelivered(metrics.SSE, len(initial))
 	start()
 	if t.takenOver() {
 		return // the session runs without this goroutine
@@ -116,7 +116,8 @@ func (s *Server) getEvents(c *gin.Context) {
 // Where the connection cannot be taken over (HTTP/2), it writes through the
 // ResponseWriter instead and its handler stays.
 type sseStream struct {
-	timeout time.Duration
+	timeout   time.Duration
+	delivered func(transport string, n int) // metrics
 
 	mu     sync.Mutex // one write at a time; held by open
 	conn   net.Conn   // taken over; nil: w
@@ -264,7 +265,11 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 				return err
 			}
 		}
-		return t.flush()
+		if err := t.flush(); err != nil {
+			return err
+		}
+		t.delivered(metrics.SSE, len(bufs))
+		return nil
 	}
 	var hdr [18]byte
 	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
@@ -273,7 +278,11 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 	out = append(out, bufs...)
 	out = append(out, crlf)
 	t.dl.extend(t.conn, t.timeout)
-	return writeBuffers(t.conn, out, len(h)+n+len(crlf))
+	if err := writeBuffers(t.conn, out, len(h)+n+len(crlf)); err != nil {
+		return err
+	}
+	t.delivered(metrics.SSE, len(bufs))
+	return nil
 }
 
 var crlf = []byte("\r\n")

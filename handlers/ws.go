@@ -56,10 +56,11 @@ func (s *Server) getWS(c *gin.Context) {
 	}
 	t := &wsConn{s: s, wmu: make(chan struct{}, 1)}
 	t.active.Store(time.Now().UnixNano())
-	ss, err := s.openSession(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
-		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: release})
+	end := s.sessionEnd(metrics.WS, release)
+	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
+		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: end})
 	if err != nil {
-		release()
+		end(session.ClientGone)
 		s.writeError(c, err)
 		return
 	}
@@ -360,7 +361,7 @@ func (t *wsConn) message(ss *session.Session, data []byte) {
 		return
 	}
 	ctx, logged := t.s.messageLog(context.Background(), metrics.WS, ss.ID(), name)
-	reply, then, err := ss.HandleContext(ctx, name, body)
+	reply, then, err := ss.Handle(ctx, name, body)
 	logged(err)
 	if !t.answer(ref, reply, err) {
 		ss.Close(session.WriteFailed)
@@ -432,7 +433,11 @@ func (t *wsConn) Write(frames []*session.Frame) error {
 			msgs = append(msgs, b)
 		}
 	}
-	return t.writeFrames(wsOpText, msgs...)
+	if err := t.writeFrames(wsOpText, msgs...); err != nil {
+		return err
+	}
+	t.s.metrics.EventsDelivered(metrics.WS, len(msgs))
+	return nil
 }
 
 // wsPing is a ping frame with no payload, as the server sends it.

@@ -63,17 +63,13 @@ const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
 // goroutine of its own; Rearm arms it again. The caller must Stop the
 // watch before it closes c.
 func (p *poller) watch(c net.Conn, ready func()) (*Watch, error) {
-	sc, ok := c.(syscall.Conn)
+	rc, ok := rawConn(c)
 	if !ok {
 		return nil, errors.ErrUnsupported
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
 	w := &Watch{p: p, ready: ready}
 	var cerr error
-	err = rc.Control(func(fd uintptr) {
+	err := rc.Control(func(fd uintptr) {
 		w.fd = int32(fd)
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -14,12 +14,8 @@ import (
 // one non-blocking read per call, whose bytes, if any, are discarded. ok is
 // false when c offers no such read; then the caller needs a reader.
 func ConnGone(c net.Conn) (gone func() bool, ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return nil, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc, ok := rawConn(c)
+	if !ok {
 		return nil, false
 	}
 	return func() bool {
@@ -44,12 +40,8 @@ func ConnGone(c net.Conn) (gone func() bool, ok bool) {
 // buffer and little stack while it waits. ok is false when c offers no
 // such read; then read it directly.
 func WaitReadable(c net.Conn) (readByte func() (byte, error), ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return nil, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc, ok := rawConn(c)
+	if !ok {
 		return nil, false
 	}
 	return func() (byte, error) {
@@ -76,12 +68,8 @@ func WaitReadable(c net.Conn) (readByte func() (byte, error), ok bool) {
 // more: 0, nil when it holds nothing. ok is false when c offers no such
 // read.
 func ReadNow(c net.Conn) (read func(p []byte) (int, error), ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return nil, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc, ok := rawConn(c)
+	if !ok {
 		return nil, false
 	}
 	return func(p []byte) (int, error) {
@@ -103,4 +91,14 @@ func ReadNow(c net.Conn) (read func(p []byte) (int, error), ok bool) {
 		}
 		return n, nil
 	}, true
+}
+
+// rawConn is c's descriptor, for reads of its own; false when c has none.
+func rawConn(c net.Conn) (syscall.RawConn, bool) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	return rc, err == nil
 }

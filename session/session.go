@@ -61,9 +61,9 @@ type Options struct {
 	KeepaliveWhenBusy bool
 	// Expires ends the session with TokenExpired at that time (zero: never).
 	Expires time.Time
-	// OnEnd runs once the session has wound down (e.g. a connection limit's
-	// release).
-	OnEnd func()
+	// OnEnd runs once the session has wound down, with the reason it
+	// closed for (e.g. a connection limit's release, metrics).
+	OnEnd func(Reason)
 }
 
 // Session is one live connection. Its methods are safe for concurrent use;
@@ -75,14 +75,14 @@ type Session struct {
 	opts   Options
 	connID string
 
-	op     sync.Mutex      // one message at a time; held by the wind-down
-	msgCtx context.Context // the context of the message being handled; guarded by op
+	op sync.Mutex // one message at a time; held by the wind-down
 
 	mu       sync.Mutex
 	user     string
 	joins    []*join // few (limits.max_projects_per_connection): a slice costs least
 	userConn func()  // Backend.CountUser's release
 	closed   bool
+	reason   Reason // why it closed
 	expiry   *time.Timer
 
 	lastKeep atomic.Int64 // unix nanos of the last keepalive or counted write
@@ -123,47 +123,31 @@ func newConnID(transport string) string {
 	return transport + "-" + hex.EncodeToString(b[:])
 }
 
-// Handle runs one message. It returns the reply object ({"ok":true,...})
-// or the error to show; then, when not nil, must run once the reply has
-// been written: it writes the join's first frames and starts its events.
-func (ss *Session) Handle(name string, data []byte) (reply json.RawMessage, then func(), err error) {
-	return ss.HandleContext(context.Background(), name, data)
-}
-
-// HandleContext is Handle with the message's context (its request id for
-// the log lines it causes); the context does not bound the message, the
-// backend bounds each store call.
-func (ss *Session) HandleContext(ctx context.Context, name string, data []byte) (reply json.RawMessage, then func(), err error) {
+// Handle runs one message; ctx carries what its backend calls log with
+// (each store call is bounded by the backend). It returns the reply object
+// ({"ok":true,...}) or the error to show; then, when not nil, must run once
+// the reply has been written: it writes the join's first frames and starts
+// its events.
+func (ss *Session) Handle(ctx context.Context, name string, data []byte) (reply json.RawMessage, then func(), err error) {
 	ss.op.Lock()
 	defer ss.op.Unlock()
-	ss.msgCtx = context.WithoutCancel(ctx)
-	defer func() { ss.msgCtx = nil }()
 	if ss.isClosed() {
 		return nil, nil, filelock.Errorf(filelock.EInvalid, "connection closed")
 	}
 	switch name {
 	case MsgJoin:
-		return ss.joinMessage(data)
+		return ss.joinMessage(ctx, data)
 	case MsgLeave:
 		reply, err = ss.leaveMessage(data)
 	case MsgHeartbeat:
-		reply, err = ss.heartbeatMessage(data)
+		reply, err = ss.heartbeatMessage(ctx, data)
 	default:
 		var r any
-		if r, err = ss.be.Command(ss.ctx(), name, ss.User(), data); err == nil {
+		if r, err = ss.be.Command(ctx, name, ss.User(), data); err == nil {
 			reply = OK(r)
 		}
 	}
 	return reply, nil, err
-}
-
-// ctx is the context of the message being handled (guarded by op), or
-// the background outside a message.
-func (ss *Session) ctx() context.Context {
-	if ss.msgCtx != nil {
-		return ss.msgCtx
-	}
-	return context.Background()
 }
 
 func (ss *Session) isClosed() bool {
@@ -205,7 +189,7 @@ type resumedReply struct {
 	Resumed   bool   `json:"resumed"`
 }
 
-func (ss *Session) joinMessage(data []byte) (json.RawMessage, func(), error) {
+func (ss *Session) joinMessage(ctx context.Context, data []byte) (json.RawMessage, func(), error) {
 	var p joinParams
 	if err := ss.be.Decode(data, &p); err != nil {
 		return nil, nil, err
@@ -239,7 +223,7 @@ func (ss *Session) joinMessage(data []byte) (json.RawMessage, func(), error) {
 		ss.userConn = release
 		ss.mu.Unlock()
 	}
-	initial, start, err := ss.Join(p.ProjectID, user, p.LastEventID)
+	initial, start, err := ss.Join(ctx, p.ProjectID, user, p.LastEventID)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -268,12 +252,13 @@ func (ss *Session) admit(projectID string) error {
 
 // Join subscribes the session to the project's events as user ("": the
 // connection counts for no user in presence) from afterID, replacing an
-// earlier join of it. It returns the first frames (a snapshot, or the
-// events after afterID when the history still holds it) and start, which
-// the caller runs after writing them: the live events then follow.
-func (ss *Session) Join(projectID, user, afterID string) (initial []*Frame, start func(), err error) {
+// earlier join of it; ctx bounds nothing past the backend's own bounds (it
+// carries what the calls log with). It returns the first frames (a
+// snapshot, or the events after afterID when the history still holds it)
+// and start, which the caller runs after writing them: the live events
+// then follow.
+func (ss *Session) Join(ctx context.Context, projectID, user, afterID string) (initial []*Frame, start func(), err error) {
 	ss.stopJoin(projectID) // a second join starts over
-	ctx := ss.ctx()        // each store call is bounded by the backend
 	if user != "" {
 		if err := ss.be.Connect(ctx, projectID, user, ss.connID); err != nil {
 			return nil, nil, err
@@ -447,7 +432,7 @@ func (ss *Session) leaveMessage(data []byte) (json.RawMessage, error) {
 // heartbeatMessage extends the user's lock in the project named, or in
 // every joined project; without a project it answers the locks it
 // extended.
-func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
+func (ss *Session) heartbeatMessage(ctx context.Context, data []byte) (json.RawMessage, error) {
 	var p struct {
 		ProjectID string `json:"project_id"`
 		UserID    string `json:"user_id"`
@@ -460,7 +445,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	if p.ProjectID != "" {
-		r, _, err := ss.be.Heartbeat(ss.ctx(), p.ProjectID, user, true)
+		r, _, err := ss.be.Heartbeat(ctx, p.ProjectID, user, true)
 		if err != nil {
 			return nil, err
 		}
@@ -468,7 +453,7 @@ func (ss *Session) heartbeatMessage(data []byte) (json.RawMessage, error) {
 	}
 	locks := []filelock.Lock{}
 	for i, id := range ss.projects() { // one message, one request of the user's rate
-		_, l, err := ss.be.Heartbeat(ss.ctx(), id, user, i == 0)
+		_, l, err := ss.be.Heartbeat(ctx, id, user, i == 0)
 		switch {
 		case err == nil:
 			locks = append(locks, l)
@@ -503,7 +488,7 @@ func (ss *Session) Close(r Reason) {
 		ss.mu.Unlock()
 		return
 	}
-	ss.closed = true
+	ss.closed, ss.reason = true, r
 	if ss.expiry != nil {
 		ss.expiry.Stop()
 	}
@@ -525,7 +510,10 @@ func (ss *Session) windDown() {
 		release()
 	}
 	if ss.opts.OnEnd != nil {
-		ss.opts.OnEnd()
+		ss.mu.Lock()
+		r := ss.reason
+		ss.mu.Unlock()
+		ss.opts.OnEnd(r)
 	}
 	ss.m.remove(ss)
 	close(ss.done)

@@ -135,7 +135,7 @@ func TestCloseOnceAndShutdown(t *testing.T) {
 	m := session.NewManager(session.Config{Tick: time.Second})
 	var mu sync.Mutex
 	ended := 0
-	onEnd := func() { mu.Lock(); ended++; mu.Unlock() }
+	onEnd := func(session.Reason) { mu.Lock(); ended++; mu.Unlock() }
 
 	a := &fakeTransport{}
 	ssA, _ := m.Open(a, nopBackend{}, session.Options{OnEnd: onEnd})
@@ -149,10 +149,10 @@ func TestCloseOnceAndShutdown(t *testing.T) {
 
 	c := &fakeTransport{}
 	ssC, _ := m.Open(c, nopBackend{}, session.Options{OnEnd: onEnd})
-	if r, _, err := ssC.Handle("lock", []byte(`{}`)); err != nil || string(r) != `{"ok":true,"n":1}` {
+	if r, _, err := ssC.Handle(context.Background(), "lock", []byte(`{}`)); err != nil || string(r) != `{"ok":true,"n":1}` {
 		t.Errorf("command reply %s %v", r, err)
 	}
-	if _, _, err := ssC.Handle(session.MsgJoin, []byte(`{"project_id":"p1","user_id":"u1"}`)); !errors.Is(err, session.ErrShuttingDown) {
+	if _, _, err := ssC.Handle(context.Background(), session.MsgJoin, []byte(`{"project_id":"p1","user_id":"u1"}`)); !errors.Is(err, session.ErrShuttingDown) {
 		t.Errorf("join on a closed hub: %v", err)
 	}
 	if !m.Shutdown(5 * time.Second) {
