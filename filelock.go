@@ -62,12 +62,14 @@ func (l *Lock) UnmarshalJSON(b []byte) error {
 
 // Status is the state of one project as of the event LastEventID: an event
 // stream resumed from LastEventID misses nothing and repeats nothing.
-// Locks are sorted by File (byte order), Users sorted.
+// Locks are sorted by File (byte order), Users sorted. ServerTime is the
+// store's clock when it was read (the clock expires_at is judged by).
 type Status struct {
 	ProjectID   string
 	Locks       []Lock
 	Users       []string
 	LastEventID string
+	ServerTime  time.Time
 }
 
 // Release reasons of a lock_released event (SPEC §4).

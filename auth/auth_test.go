@@ -26,6 +26,9 @@ import (
 
 const testSecret = "test-secret-0123456789abcdef0123456789"
 
+// testLeeway is the leeway of the verifiers whose tests probe it.
+const testLeeway = 30 * time.Second
+
 var (
 	keysOnce         sync.Once
 	rsaKey, rsaOther *rsa.PrivateKey
@@ -127,9 +130,9 @@ func wantUnauthorized(t *testing.T, v *Verifier, name, token, msgPart string) {
 
 func TestHS256Matrix(t *testing.T) {
 	keys(t)
-	v := mustNew(t, Config{Mode: "jwt", Secret: testSecret})
-	if v.Algorithm() != "HS256" || v.Mode() != ModeJWT {
-		t.Fatalf("mode/alg = %s/%s", v.Mode(), v.Algorithm())
+	v := mustNew(t, Config{Mode: "jwt", Secret: testSecret, Leeway: testLeeway})
+	if v.alg != "HS256" || v.Mode() != ModeJWT {
+		t.Fatalf("mode/alg = %s/%s", v.Mode(), v.alg)
 	}
 	sec := []byte(testSecret)
 	now := time.Now()
@@ -143,7 +146,7 @@ func TestHS256Matrix(t *testing.T) {
 	}
 
 	// Within the leeway an expired token still passes; past it, it does not.
-	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", now.Add(-DefaultLeeway/3).Unix()))); err != nil {
+	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", now.Add(-testLeeway/3).Unix()))); err != nil {
 		t.Errorf("token expired within the leeway: %v", err)
 	}
 
@@ -163,10 +166,10 @@ func TestHS256Matrix(t *testing.T) {
 		{"HS512 same secret", sign(t, jwt.SigningMethodHS512, sec, good()), "HS256"},
 		{"RS256 token", sign(t, jwt.SigningMethodRS256, rsaKey, good()), "HS256"},
 		{"ES256 token", sign(t, jwt.SigningMethodES256, ecKey, good()), "HS256"},
-		{"expired", sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", now.Add(-2*DefaultLeeway).Unix())), "expired"},
+		{"expired", sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", now.Add(-2*testLeeway).Unix())), "expired"},
 		{"no exp", sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", nil)), "exp"},
 		{"exp wrong type", sign(t, jwt.SigningMethodHS256, sec, with(good(), "exp", "tomorrow")), ""},
-		{"nbf in future", sign(t, jwt.SigningMethodHS256, sec, with(good(), "nbf", now.Add(2*DefaultLeeway).Unix())), "not valid yet"},
+		{"nbf in future", sign(t, jwt.SigningMethodHS256, sec, with(good(), "nbf", now.Add(2*testLeeway).Unix())), "not valid yet"},
 		{"no sub", sign(t, jwt.SigningMethodHS256, sec, with(good(), "sub", nil)), "sub"},
 		{"empty sub", sign(t, jwt.SigningMethodHS256, sec, with(good(), "sub", "")), "sub"},
 		{"sub with control char", sign(t, jwt.SigningMethodHS256, sec, with(good(), "sub", "user\n1")), "sub"},
@@ -181,7 +184,7 @@ func TestHS256Matrix(t *testing.T) {
 	}
 
 	// nbf in the past and a still-valid nbf within leeway are fine.
-	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, sec, with(good(), "nbf", now.Add(DefaultLeeway/3).Unix()))); err != nil {
+	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, sec, with(good(), "nbf", now.Add(testLeeway/3).Unix()))); err != nil {
 		t.Errorf("nbf within leeway: %v", err)
 	}
 }
@@ -211,8 +214,8 @@ func TestRS256(t *testing.T) {
 	keys(t)
 	path, pubPEM := pkixPEM(t, &rsaKey.PublicKey)
 	v := mustNew(t, Config{Mode: "jwt", PublicKeyFile: path})
-	if v.Algorithm() != "RS256" {
-		t.Fatalf("alg = %s", v.Algorithm())
+	if v.alg != "RS256" {
+		t.Fatalf("alg = %s", v.alg)
 	}
 	if id, err := v.Verify(sign(t, jwt.SigningMethodRS256, rsaKey, good())); err != nil || id.User != "user1" {
 		t.Fatalf("valid RS256: %+v, %v", id, err)
@@ -254,8 +257,8 @@ func TestES256(t *testing.T) {
 	keys(t)
 	path, pubPEM := pkixPEM(t, &ecKey.PublicKey)
 	v := mustNew(t, Config{Mode: "jwt", PublicKeyFile: path})
-	if v.Algorithm() != "ES256" {
-		t.Fatalf("alg = %s", v.Algorithm())
+	if v.alg != "ES256" {
+		t.Fatalf("alg = %s", v.alg)
 	}
 	if id, err := v.Verify(sign(t, jwt.SigningMethodES256, ecKey, with(good(), "admin", true))); err != nil || !id.Admin {
 		t.Fatalf("valid ES256: %+v, %v", id, err)
@@ -302,7 +305,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"unknown mode", Config{Mode: "basic"}, "auth.mode"},
 		{"jwt without key", Config{Mode: "jwt"}, "auth.jwt.secret"},
 		{"secret and key file", Config{Mode: "jwt", Secret: "x", PublicKeyFile: goodPath}, "both"},
-		{"negative leeway", Config{Mode: "jwt", Secret: "x", Leeway: -time.Second}, "leeway"},
+		{"negative leeway", Config{Mode: "jwt", Secret: testSecret, Leeway: -time.Second}, "auth.jwt.leeway"},
+		{"short secret", Config{Mode: "jwt", Secret: strings.Repeat("x", MinSecretBytes-1)}, "auth.jwt.secret"},
+		{"empty api key", Config{APIKeys: []string{"0123456789abcdef", ""}}, "auth.api_keys"},
 		{"missing file", Config{Mode: "jwt", PublicKeyFile: filepath.Join(t.TempDir(), "nope.pem")}, "public_key_file"},
 		{"not PEM", Config{Mode: "jwt", PublicKeyFile: notPEM}, "PEM"},
 		{"private key", Config{Mode: "jwt", PublicKeyFile: writePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey))}, "public key only"},

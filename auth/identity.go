@@ -14,9 +14,10 @@ import (
 // (Admin) and when the token expires (Expires; a long-lived connection may
 // be closed then).
 //
-// An Anonymous identity (mode none) has no user of its own: the user is
-// whatever the request's user_id says. It may touch every project (All) and
-// force (Admin).
+// An Anonymous identity (mode none, or a request with a valid API key in
+// either mode: APIKey) has no user of its own: the user is whatever the
+// request's user_id says. It may touch every project (All) and force
+// (Admin).
 type Identity struct {
 	User      string
 	Projects  []string
@@ -24,6 +25,7 @@ type Identity struct {
 	Admin     bool
 	Expires   time.Time
 	Anonymous bool
+	APIKey    bool
 }
 
 // CanAccess reports whether the identity may touch projectID.

@@ -19,9 +19,6 @@ import (
 //go:embed filelock.yaml
 var defaultYAML []byte
 
-// Defaults returns the embedded default configuration file.
-func Defaults() []byte { return slices.Clone(defaultYAML) }
-
 // ErrHelp is returned by Load when the arguments ask for help (-h, --help);
 // Usage has the text to show.
 var ErrHelp = pflag.ErrHelp

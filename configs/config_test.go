@@ -161,7 +161,7 @@ func TestHelp(t *testing.T) {
 
 // TestDefaultsFileHasEveryKey keeps filelock.yaml and the key table in step.
 func TestDefaultsFileHasEveryKey(t *testing.T) {
-	text := string(Defaults())
+	text := string(defaultYAML)
 	for _, k := range Keys() {
 		parts := strings.Split(k, ".")
 		if !strings.Contains(text, parts[len(parts)-1]+":") {

@@ -18,6 +18,82 @@ const docTemplate = `{
     "host": "{{.Host}}",
     "basePath": "{{.BasePath}}",
     "paths": {
+        "/claim": {
+            "post": {
+                "description": "Tries files in the order given and takes the first one that is free or already the user's, in one\natomic step, answering as /lock would for it: the user's own listed file comes back renewed; a lock the\nuser held on another file of the project is given up (returned as \"released\", reason switched, its\nlock_released right before the new lock_acquired). When every listed file is held by another user:\n409 none_free (no lock) and nothing changes. ttl_seconds as for /lock. The body may be as large as\nthe longest valid list needs (about 1 MiB), even when limits.max_body_bytes is smaller.",
+                "consumes": [
+                    "application/json"
+                ],
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "locks"
+                ],
+                "summary": "Claim the next free file",
+                "parameters": [
+                    {
+                        "description": "the candidate files, in order, and the user",
+                        "name": "body",
+                        "in": "body",
+                        "required": true,
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ClaimParams"
+                        }
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.LockReply"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_request (field files: missing, empty, over 1000 names or an invalid name)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "403": {
+                        "description": "forbidden or user_mismatch (auth.mode jwt)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "409": {
+                        "description": "none_free: every listed file is locked by another user",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "413": {
+                        "description": "payload_too_large",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "429": {
+                        "description": "rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "503": {
+                        "description": "store_unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    }
+                }
+            }
+        },
         "/events/{project_id}": {
             "get": {
                 "description": "text/event-stream of the project's events (lock_acquired, lock_released, user_joined, user_left,\nsnapshot). Each event is \"id: \u003cevent_id\u003e\", \"event: \u003cname\u003e\", \"data: \u003cJSON\u003e\". Without a resume id the\nstream starts with a snapshot; with Last-Event-ID (or last_event_id) still in the history it replays\nwhat came after it, otherwise it sends a fresh snapshot. A \": keepalive\" comment every sse.keepalive.\nWith user_id the stream counts as the user's connection for presence and the disconnect release.\nIn auth.mode jwt the stream ends when its token expires; reopen it with a fresh token.",
@@ -159,7 +235,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized (auth.mode jwt)",
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -235,7 +311,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized (auth.mode jwt)",
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -260,6 +336,90 @@ const docTemplate = `{
                     },
                     "429": {
                         "description": "rate_limited",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "503": {
+                        "description": "store_unavailable",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    }
+                }
+            }
+        },
+        "/locks/{project_id}/{file}": {
+            "get": {
+                "description": "The file is the rest of the path, slashes included; percent-encode what a path cannot hold\n(encodeURIComponent of the whole name is always right). Without query: the lock, or 404 not_locked.\nWith token (the check before a save): 200 only when the file is locked with exactly that token,\nand, with user_id, by that user. With user_id, another holder is 403 not_owner (checked first);\nanother token is 409 stale_token; both carry the current lock. A lock past its expires_at counts\nas not locked. In auth.mode jwt the token travels in the Authorization header (or use X-API-Key):\nthe query's token is the fencing token.",
+                "produces": [
+                    "application/json"
+                ],
+                "tags": [
+                    "locks"
+                ],
+                "summary": "A file's lock; the fencing check of a labeling backend",
+                "parameters": [
+                    {
+                        "type": "string",
+                        "description": "project id: 1-128 characters of A-Z a-z 0-9 . _ -",
+                        "name": "project_id",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "string",
+                        "description": "file name (1-1024 bytes of UTF-8, slashes allowed)",
+                        "name": "file",
+                        "in": "path",
+                        "required": true
+                    },
+                    {
+                        "type": "integer",
+                        "description": "fencing token the caller holds",
+                        "name": "token",
+                        "in": "query"
+                    },
+                    {
+                        "type": "string",
+                        "description": "user the caller expects to hold the lock",
+                        "name": "user_id",
+                        "in": "query"
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.LockInfo"
+                        }
+                    },
+                    "400": {
+                        "description": "invalid_request (field project_id, file, token or user_id)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "401": {
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "403": {
+                        "description": "not_owner (user_id does not hold the lock; lock is the current one) or forbidden",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "404": {
+                        "description": "not_locked: nobody holds the file (field file)",
+                        "schema": {
+                            "$ref": "#/definitions/handlers.ErrorBody"
+                        }
+                    },
+                    "409": {
+                        "description": "stale_token: the lock has another token (field token; lock is the current one)",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -352,7 +512,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized (auth.mode jwt)",
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -410,7 +570,7 @@ const docTemplate = `{
                         }
                     },
                     "401": {
-                        "description": "unauthorized (auth.mode jwt)",
+                        "description": "unauthorized (auth.mode jwt, or a wrong X-API-Key)",
                         "schema": {
                             "$ref": "#/definitions/handlers.ErrorBody"
                         }
@@ -526,6 +686,40 @@ const docTemplate = `{
                 }
             }
         },
+        "handlers.ClaimParams": {
+            "type": "object",
+            "required": [
+                "files",
+                "project_id",
+                "user_id"
+            ],
+            "properties": {
+                "files": {
+                    "description": "1–1000 file names, in the order to work on them",
+                    "type": "array",
+                    "items": {
+                        "type": "string"
+                    },
+                    "example": [
+                        "images/a.jpg",
+                        "images/b.jpg"
+                    ]
+                },
+                "project_id": {
+                    "type": "string",
+                    "example": "1234"
+                },
+                "ttl_seconds": {
+                    "description": "default lock.ttl; clamped to [lock.min_ttl, lock.max_ttl]",
+                    "type": "number",
+                    "example": 90
+                },
+                "user_id": {
+                    "type": "string",
+                    "example": "user1"
+                }
+            }
+        },
         "handlers.ErrorBody": {
             "type": "object",
             "properties": {
@@ -581,6 +775,18 @@ const docTemplate = `{
             }
         },
         "handlers.HeartbeatReply": {
+            "type": "object",
+            "properties": {
+                "heartbeat_interval_seconds": {
+                    "type": "number",
+                    "example": 30
+                },
+                "lock": {
+                    "$ref": "#/definitions/Lock"
+                }
+            }
+        },
+        "handlers.LockInfo": {
             "type": "object",
             "properties": {
                 "lock": {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtemp, writeFile, rm } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -220,7 +221,8 @@ test("§3 /unlock: not_owner, stale_token, not_locked, token, force; /heartbeat"
 
   const hb = await postJSON(srv.baseUrl, "/heartbeat", { project_id: p, user_id: "u1" });
   assert.equal(hb.status, 200, hb.text);
-  assert.deepEqual(Object.keys(hb.body), ["lock"]);
+  assert.deepEqual(Object.keys(hb.body).sort(), ["heartbeat_interval_seconds", "lock"]);
+  assert.equal(hb.body.heartbeat_interval_seconds, 30);
   assertLock(hb.body.lock, { file: "f.png", token: tok });
   assertError(await postJSON(srv.baseUrl, "/heartbeat", { project_id: p, user_id: "u2" }), 404, "not_locked");
 
@@ -754,10 +756,11 @@ test("§7 --config FILE ← environment ← flags", async () => {
   try {
     const p = project("cfg");
     const a = await postJSON(s.baseUrl, "/lock", { project_id: p, file: "a", user_id: "a", ttl_seconds: 1 });
-    assert.equal(a.body.heartbeat_interval_seconds, 7, "from the file");
     assert.equal(lockTTL(a.body.lock), 10_000, "from the flag");
+    assert.ok(Math.abs(a.body.heartbeat_interval_seconds - 10 / 3) < 0.01, "a third of a 10 s lock");
     const b = await postJSON(s.baseUrl, "/lock", { project_id: p, file: "b", user_id: "b", ttl_seconds: 99999 });
     assert.equal(lockTTL(b.body.lock), 180_000, "environment over the file");
+    assert.equal(b.body.heartbeat_interval_seconds, 7, "from the file");
   } finally {
     await s.stop();
     await rm(dir, { recursive: true, force: true });
@@ -838,6 +841,263 @@ test("§6 auth.mode jwt: 401, user_mismatch, forbidden, admin force, every trans
 
     const forced = await postJSON(s.baseUrl, "/unlock", { project_id: p, file: "a.jpg", user_id: "root", force: true }, bearer(tAdmin));
     assert.equal(forced.status, 200, forced.text);
+  } finally { await s.stop(); }
+});
+
+// ------------------------------------------------- §3 /claim and /locks
+
+test("§3 /claim: list order, renew, switch (released, events in order), none_free, bad lists", async () => {
+  const p = project("claim");
+  const sse = await openSSE(`${srv.baseUrl}/events/${p}`);
+  try {
+    await waitFor(() => sse.frames[0]?.event === "snapshot", { what: "snapshot" });
+    const held = await postJSON(srv.baseUrl, "/lock", { project_id: p, file: "a.jpg", user_id: "u1" });
+    assert.equal(held.status, 200, held.text);
+
+    const c = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u2", files: ["a.jpg", "b/b.jpg", "c.jpg"] });
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.body.acquired, true);
+    assert.equal(c.body.renewed, false);
+    assert.equal(c.body.heartbeat_interval_seconds, 30);
+    assert.equal("released" in c.body, false);
+    assertLock(c.body.lock, { project_id: p, file: "b/b.jpg", user: "u2" });
+    assert.ok(c.body.lock.token > held.body.lock.token);
+
+    const again = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u2", files: ["a.jpg", "b/b.jpg", "c.jpg"] });
+    assert.equal(again.body.renewed, true, again.text);
+    assert.equal(again.body.lock.file, "b/b.jpg");
+    assert.equal(again.body.lock.token, c.body.lock.token, "renew keeps the token");
+
+    const sw = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u2", files: ["a.jpg", "d.jpg", "b/b.jpg"] });
+    assert.equal(sw.status, 200, sw.text);
+    assert.equal(sw.body.renewed, false);
+    assertLock(sw.body.lock, { file: "d.jpg", user: "u2" });
+    assertLock(sw.body.released, { file: "b/b.jpg", user: "u2", token: c.body.lock.token });
+    await waitFor(() => sse.frames.some((f) => f.event === "lock_acquired" && f.data.file === "d.jpg"), { what: "lock_acquired d.jpg" });
+    const tail = sse.frames.slice(-2).map((f) => [f.event, f.data.file, f.data.reason]);
+    assert.deepEqual(tail, [["lock_released", "b/b.jpg", "switched"], ["lock_acquired", "d.jpg", undefined]]);
+
+    const before = await getStatus(srv.baseUrl, p);
+    const none = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u3", files: ["a.jpg", "d.jpg"] });
+    assertError(none, 409, "none_free");
+    assert.equal("lock" in none.body, false, none.text);
+    const after = await getStatus(srv.baseUrl, p);
+    assert.deepEqual(after.locks, before.locks);
+    assert.equal(after.last_event_id, before.last_event_id, "none_free changes nothing");
+
+    const ttl = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u4", files: ["e.jpg"], ttl_seconds: 1 });
+    assert.equal(lockTTL(ttl.body.lock), 5000, "ttl_seconds clamped to lock.min_ttl");
+
+    for (const files of [undefined, null, [], "a.jpg", [1], [""], ["."], [".."], ["x\u0000y"], ["x".repeat(1025)],
+      Array.from({ length: 1001 }, (_, i) => `f${i}`)]) {
+      const body = { project_id: p, user_id: "u5" };
+      if (files !== undefined) body.files = files;
+      assertError(await postJSON(srv.baseUrl, "/claim", body), 400, "invalid_request", "files");
+    }
+    // 1000 names fit, even when the body is larger than limits.max_body_bytes.
+    const names = Array.from({ length: 1000 }, (_, i) => `images/batch-2026-11/${String(i).padStart(4, "0")}.jpg`);
+    assert.ok(JSON.stringify(names).length > 16 << 10);
+    const thousand = await postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: "u5", files: names });
+    assert.equal(thousand.status, 200, thousand.text);
+    assert.equal(thousand.body.lock.file, names[0]);
+  } finally { sse.close(); }
+});
+
+test("§3 /claim: 24 users claiming from one list at once never share a file", async () => {
+  const p = project("claimrace");
+  const files = Array.from({ length: 10 }, (_, i) => `img/${i}.jpg`);
+  const answers = await Promise.all(Array.from({ length: 24 }, (_, u) =>
+    postJSON(srv.baseUrl, "/claim", { project_id: p, user_id: `user${u}`, files })));
+  const won = answers.filter((a) => a.status === 200);
+  assert.equal(won.length, 10);
+  for (const a of answers.filter((x) => x.status !== 200)) assertError(a, 409, "none_free");
+  assert.deepEqual(won.map((a) => a.body.lock.file).sort(), [...files].sort());
+  const st = await getStatus(srv.baseUrl, p);
+  assert.equal(st.locks.length, 10);
+  assert.equal(new Set(st.locks.map((l) => l.user)).size, 10);
+});
+
+/** The path of GET /locks for file, the whole name one encoded segment. */
+const lockPath = (p, file, q = "") => `/locks/${p}/${encodeURIComponent(file)}${q ? "?" + q : ""}`;
+
+test("§3 GET /locks/{project_id}/{file}: lock, not_locked, fencing check by token and user_id", async () => {
+  const p = project("fence");
+  assertError(await getJSON(srv.baseUrl, lockPath(p, "a.jpg")), 404, "not_locked", "file");
+  assertError(await getJSON(srv.baseUrl, lockPath(p, "a.jpg", "token=5")), 404, "not_locked", "file");
+
+  const l = (await postJSON(srv.baseUrl, "/lock", { project_id: p, file: "a.jpg", user_id: "u1" })).body.lock;
+  for (const q of ["", `token=${l.token}`, "user_id=u1", `token=${l.token}&user_id=u1`]) {
+    const r = await getJSON(srv.baseUrl, lockPath(p, "a.jpg", q));
+    assert.equal(r.status, 200, `?${q}: ${r.text}`);
+    assert.deepEqual(Object.keys(r.body), ["lock"]);
+    assert.deepEqual(r.body.lock, l);
+  }
+  const stale = await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `token=${l.token - 1}`));
+  assertError(stale, 409, "stale_token", "token");
+  assert.deepEqual(stale.body.lock, l);
+  const other = await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `user_id=u2&token=${l.token}`));
+  assertError(other, 403, "not_owner");
+  assert.deepEqual(other.body.lock, l);
+  for (const bad of ["abc", "", "1.5", "1e3"]) {
+    assertError(await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `token=${bad}`)), 400, "invalid_request", "token");
+  }
+
+  // The previous holder's token is stale once another user took the file.
+  await postJSON(srv.baseUrl, "/unlock", { project_id: p, file: "a.jpg", user_id: "u1" });
+  assertError(await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`)), 404, "not_locked");
+  const n = (await postJSON(srv.baseUrl, "/lock", { project_id: p, file: "a.jpg", user_id: "u2" })).body.lock;
+  const old = await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `token=${l.token}&user_id=u1`));
+  assertError(old, 403, "not_owner");
+  assert.equal(old.body.lock.token, n.token);
+  assertError(await getJSON(srv.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`)), 409, "stale_token");
+});
+
+test("§2 §3 GET /locks: every exotic file name round-trips through the path", async () => {
+  const p = project("fnames");
+  const names = [
+    "images/이미지1.jpg", "a b/c d.png", "x:y{z}*?.jpg", "q\"uo'te`s.jpg", "\\back\\slash", "{" + p + "}:evil",
+    "日本語/中文/العربية/עברית.tif", "emoji 🐱‍👤.png", "line\u2028sep\u2029.jpg", "%2F..%2e/", "…/./x",
+    "/abs/../x", "//double//", "100%", "a#b?c&d=e+f", "...", "trailing/",
+  ];
+  for (const [i, name] of names.entries()) {
+    const l = (await postJSON(srv.baseUrl, "/lock", { project_id: p, file: name, user_id: `user ${i}` })).body.lock;
+    const whole = await getJSON(srv.baseUrl, lockPath(p, name, `token=${l.token}&user_id=${encodeURIComponent(`user ${i}`)}`));
+    assert.equal(whole.status, 200, `${name}: ${whole.text}`);
+    assert.equal(whole.body.lock.file, name);
+    // Slashes kept, each segment encoded; a name with a "." or ".." segment
+    // can only travel with its slashes encoded (URL parsers resolve dot
+    // segments, %2E ones included).
+    const segs = name.split("/");
+    if (segs.some((x) => x === "." || x === "..")) continue;
+    const kept = await getJSON(srv.baseUrl, `/locks/${p}/${segs.map(encodeURIComponent).join("/")}`);
+    assert.equal(kept.status, 200, `${name} (slashes kept): ${kept.text}`);
+    assert.equal(kept.body.lock.file, name);
+  }
+  assertError(await getJSON(srv.baseUrl, lockPath(p, "images")), 404, "not_locked");
+  assertError(await getJSON(srv.baseUrl, `/locks/${p}/`), 400, "invalid_request", "file");
+});
+
+// ------------------------------------------------------ §6 API keys, origins
+
+test("§6 X-API-Key: admin of every project as any user_id, in jwt and none mode, every transport; wrong key 401", async () => {
+  const secret = "spec-secret-0123456789-abcdefghijklmnop";
+  const key = "backend-key-0123456789abcdef";
+  for (const mode of ["jwt", "none"]) {
+    const env = { FILELOCK_AUTH_MODE: mode, FILELOCK_AUTH_API_KEYS: `other-key-0123456789abcdef,${key}` };
+    if (mode === "jwt") env.FILELOCK_AUTH_JWT_SECRET = secret;
+    const s = await startServer({ env });
+    const p = project("apikey");
+    const hk = { "X-API-Key": key };
+    try {
+      const l = await postJSON(s.baseUrl, "/lock", { project_id: p, file: "a.jpg", user_id: "alice" }, hk);
+      assert.equal(l.status, 200, `${mode}: ${l.text}`);
+      assert.equal(l.body.lock.user, "alice");
+      const c = await postJSON(s.baseUrl, "/claim", { project_id: p, files: ["a.jpg", "b.jpg"], user_id: "bob" }, hk);
+      assert.equal(c.body.lock.file, "b.jpg", c.text);
+      assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.body.lock.token}`), hk)).status, 200);
+      assert.equal((await getJSON(s.baseUrl, "/status/any-project", hk)).status, 200);
+      const f = await postJSON(s.baseUrl, "/unlock", { project_id: p, file: "a.jpg", user_id: "backend", force: true }, hk);
+      assert.equal(f.status, 200, f.text);
+
+      const sse = await openSSE(`${s.baseUrl}/events/${p}?user_id=carol`, hk);
+      try {
+        assert.equal(sse.res.status, 200);
+        await waitFor(() => sse.frames[0]?.event === "snapshot", { what: "snapshot" });
+      } finally { sse.close(); }
+      const ws = new WebSocket(s.baseUrl.replace(/^http/, "ws") + "/ws", { headers: hk });
+      await new Promise((res, rej) => { ws.once("open", res); ws.once("error", rej); });
+      try {
+        const reply = new Promise((res) => ws.on("message", (d) => { const m = JSON.parse(d.toString()); if (m.event === "reply") res(m.data); }));
+        ws.send(JSON.stringify({ event: "unlock", data: { project_id: p, file: "b.jpg", user_id: "dave", force: true }, ref: "1" }));
+        assert.equal((await reply).ok, true);
+      } finally { ws.close(); }
+      for (const transports of [["websocket"], ["polling", "websocket"]]) {
+        const sio = await openSIO(s.baseUrl, { transports, extraHeaders: hk });
+        try {
+          const j = await sio.call("join_project", { project_id: "elsewhere", user_id: "erin" });
+          assert.equal(j.ok, true, JSON.stringify(j));
+        } finally { sio.socket.close(); }
+      }
+
+      // A wrong key is 401, even beside a valid admin token.
+      const admin = mintJWT(secret, { sub: "root", projects: ["*"], admin: true, exp: Math.floor(Date.now() / 1000) + 600 });
+      const bad = { "X-API-Key": "not-the-key-0123456789", Authorization: `Bearer ${admin}` };
+      assertError(await postJSON(s.baseUrl, "/lock", { project_id: p, file: "z.jpg", user_id: "alice" }, bad), 401, "unauthorized");
+      assertError(await postJSON(s.baseUrl, "/claim", { project_id: p, files: ["z.jpg"], user_id: "alice" }, bad), 401, "unauthorized");
+      assertError(await getJSON(s.baseUrl, `/status/${p}`, bad), 401, "unauthorized");
+      assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg"), bad), 401, "unauthorized");
+      assert.equal((await openSSE(`${s.baseUrl}/events/${p}`, bad)).res.status, 401);
+      await assert.rejects(new Promise((res, rej) => {
+        const w = new WebSocket(s.baseUrl.replace(/^http/, "ws") + "/ws", { headers: bad });
+        w.once("open", () => { w.close(); res(); });
+        w.once("error", rej);
+      }));
+      const err = await openSIO(s.baseUrl, { transports: ["websocket"], extraHeaders: bad, auth: { token: admin } }).then(
+        (x) => { x.socket.close(); assert.fail("connected with a wrong key"); }, (e) => e);
+      assert.equal(err.data?.code, "unauthorized");
+      assert.ok(!s.logs().includes(key), "the API key appears in the log");
+      assert.deepEqual((await getJSON(s.baseUrl, `/status/${p}`, hk)).body.locks, []);
+    } finally { await s.stop(); }
+  }
+});
+
+test("§6 jwt mode: GET /locks takes the JWT from Authorization; ?token= is the fencing token", async () => {
+  const secret = "spec-secret-0123456789-abcdefghijklmnop";
+  const s = await startServer({ env: { FILELOCK_AUTH_MODE: "jwt", FILELOCK_AUTH_JWT_SECRET: secret } });
+  const p = project("jwtfence");
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const bearer = { Authorization: `Bearer ${mintJWT(secret, { sub: "u1", projects: [p], exp })}` };
+  try {
+    const l = (await postJSON(s.baseUrl, "/lock", { project_id: p, file: "a.jpg" }, bearer)).body.lock;
+    assert.equal((await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`), bearer)).status, 200);
+    assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg", `token=${l.token}`)), 401, "unauthorized");
+    const elsewhere = { Authorization: `Bearer ${mintJWT(secret, { sub: "u1", projects: ["other"], exp })}` };
+    assertError(await getJSON(s.baseUrl, lockPath(p, "a.jpg"), elsewhere), 403, "forbidden");
+  } finally { await s.stop(); }
+});
+
+/** A raw HTTP request (node:http sets any Origin); resolves with {status, headers, body}. */
+function rawRequest(base, method, path, headers, body) {
+  return new Promise((res, rej) => {
+    const u = new URL(base + path);
+    const req = httpRequest({ host: u.hostname, port: u.port, method, path: u.pathname + u.search, headers }, (r) => {
+      let text = "";
+      r.setEncoding("utf8").on("data", (d) => { text += d; }).on("end", () => {
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        res({ status: r.statusCode, headers: r.headers, body: json, text });
+      });
+    });
+    req.on("error", rej);
+    req.end(body);
+  });
+}
+
+test("§6 cors.allowed_origins: a foreign Origin is 403 forbidden on every route, simple POSTs included", async () => {
+  const good = "https://label.example.com";
+  const s = await startServer({ env: { FILELOCK_CORS_ALLOWED_ORIGINS: `${good},https://other.example.com` } });
+  const p = project("origin");
+  try {
+    const body = JSON.stringify({ project_id: p, file: "a.jpg", user_id: "mallory" });
+    const text = { "Content-Type": "text/plain" };
+    for (const [method, path, b] of [["POST", "/lock", body], ["POST", "/claim", JSON.stringify({ project_id: p, files: ["a.jpg"], user_id: "m" })],
+      ["POST", "/unlock", body], ["POST", "/heartbeat", body], ["GET", `/status/${p}`], ["GET", lockPath(p, "a.jpg")],
+      ["GET", `/events/${p}`], ["GET", "/healthz"]]) {
+      const r = await rawRequest(s.baseUrl, method, path, { ...text, Origin: "https://evil.example.com" }, b);
+      assertError(r, 403, "forbidden");
+      assert.equal(r.headers["access-control-allow-origin"], undefined);
+    }
+    assert.deepEqual((await getStatus(s.baseUrl, p)).locks, [], "a refused POST ran");
+    const pre = await rawRequest(s.baseUrl, "OPTIONS", "/lock", { Origin: "https://evil.example.com", "Access-Control-Request-Method": "POST" });
+    assertError(pre, 403, "forbidden");
+    const ok = await rawRequest(s.baseUrl, "POST", "/lock", { ...text, Origin: good }, body);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers["access-control-allow-origin"], good);
+    const backend = await rawRequest(s.baseUrl, "POST", "/unlock", text, body);
+    assert.equal(backend.status, 200, `no Origin: ${backend.text}`);
+    const sio = await openSIO(s.baseUrl, { transports: ["websocket"], extraHeaders: { Origin: "https://evil.example.com" } }).then(
+      (x) => { x.socket.close(); return null; }, (e) => e);
+    assert.ok(sio, "Socket.IO connected from a foreign origin");
   } finally { await s.stop(); }
 });
 

@@ -10,12 +10,13 @@ import (
 
 // Authentication, authorization and the per-user limits of every transport
 // (SPEC §6, §7), in one place. A request or connection is authenticated
-// once (identify: REST call, SSE stream, WebSocket upgrade; sioAuth:
-// Socket.IO handshake); each action is then authorized against that
-// identity (authorize), and lock, unlock and heartbeat count toward the
-// acting user's rate (limits.user_rps).
+// once (identify: REST call, SSE stream, WebSocket upgrade; identifyToken:
+// Socket.IO handshake, fencing check); each action is then authorized
+// against that identity (authorize), and lock, claim, unlock and heartbeat
+// count toward the acting user's rate (limits.user_rps).
 //
-// In auth.mode none the identity is anonymous: the user is whoever user_id
+// In auth.mode none, and in either mode for a request with a valid
+// X-API-Key, the identity is anonymous: the user is whoever user_id
 // names, every project and force are allowed. In auth.mode jwt the user is
 // the token's sub (a user_id naming another is user_mismatch), projects
 // outside the token's projects claim are forbidden, force needs admin, and
@@ -26,10 +27,20 @@ import (
 // fresh token.
 const CloseTokenExpired = 4001
 
-// identify authenticates an HTTP request by its token (Authorization:
-// Bearer, else ?token=); unauthorized in jwt mode when it has no valid one.
+// identify authenticates an HTTP request (a REST call, an SSE stream, a
+// WebSocket upgrade) in either mode: by its X-API-Key header when it has
+// one (unauthorized when the key is not one of auth.api_keys), else by its
+// token (Authorization: Bearer, else ?token=); unauthorized in jwt mode
+// when it has no valid one.
 func (s *Server) identify(r *http.Request) (auth.Identity, error) {
 	return s.verifier.Authenticate(r)
+}
+
+// identifyToken is identify with the token given: the Socket.IO handshake's
+// auth.token, or the Authorization header alone on a route whose query has
+// a token of its own. The X-API-Key header of r still comes first.
+func (s *Server) identifyToken(r *http.Request, token string) (auth.Identity, error) {
+	return s.verifier.AuthenticateToken(r, token)
 }
 
 // authorize checks that who may act on projectID (forbidden), with force

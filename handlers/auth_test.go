@@ -64,7 +64,9 @@ func TestJWTMatrix(t *testing.T) {
 		{http.MethodPost, "/lock", `{"project_id":"p1","file":"b.jpg","user_id":"alice"}`},
 		{http.MethodPost, "/unlock", `{"project_id":"p1","file":"a.jpg","user_id":"alice"}`},
 		{http.MethodPost, "/heartbeat", `{"project_id":"p1","user_id":"alice"}`},
+		{http.MethodPost, "/claim", `{"project_id":"p1","files":["b.jpg"],"user_id":"alice"}`},
 		{http.MethodGet, "/status/p1", ""},
+		{http.MethodGet, "/locks/p1/a.jpg", ""},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
@@ -96,12 +98,15 @@ func TestJWTMatrix(t *testing.T) {
 		{http.MethodPost, "/lock", `{"project_id":"p1","file":"a.jpg","user_id":"alice"}`},
 		{http.MethodPost, "/unlock", `{"project_id":"p1","file":"a.jpg","user_id":"alice"}`},
 		{http.MethodPost, "/heartbeat", `{"project_id":"p1","user_id":"alice"}`},
+		{http.MethodPost, "/claim", `{"project_id":"p1","files":["b.jpg"],"user_id":"alice"}`},
 	}
 	inQ := []struct{ method, path, body string }{
 		{http.MethodPost, "/lock", `{"project_id":"q1","file":"a.jpg","user_id":"mallory"}`},
 		{http.MethodPost, "/unlock", `{"project_id":"q1","file":"a.jpg","user_id":"mallory"}`},
 		{http.MethodPost, "/heartbeat", `{"project_id":"q1","user_id":"mallory"}`},
+		{http.MethodPost, "/claim", `{"project_id":"q1","files":["a.jpg"],"user_id":"mallory"}`},
 		{http.MethodGet, "/status/q1", ""},
+		{http.MethodGet, "/locks/q1/a.jpg", ""},
 	}
 	force := `{"project_id":"p1","file":"a.jpg","user_id":"mallory","force":true}`
 	t.Run("REST", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"reflect"
 	"slices"
 	"unicode/utf8"
@@ -14,21 +15,33 @@ import (
 	"filelock"
 )
 
-// decodeBody reads a request body of at most Config.MaxBodyBytes
-// (payload_too_large otherwise) and decodes it with DecodeParams.
-func (s *Server) decodeBody(r *http.Request, dst any) error {
-	limit := s.cfg.MaxBodyBytes
+// decodeBody reads a request body of at most limit bytes
+// (payload_too_large otherwise) and decodes it with DecodeParams. A body
+// that cannot be read in full (cut off by http.read_timeout, the client
+// gone) is invalid_request, field body.
+func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return filelock.FieldError("body", "the request body did not arrive within http.read_timeout")
+	}
 	if err != nil {
-		return filelock.Errorf(filelock.EInvalid, "could not read the request body")
+		return filelock.FieldError("body", "could not read the request body")
 	}
 	if int64(len(body)) > limit {
 		return tooLarge(limit)
 	}
 	return DecodeParams(body, dst)
+}
+
+// claimBodyBytes is the body limit of POST /claim: limits.max_body_bytes,
+// or room for the longest valid list (MaxClaimFiles names of
+// filelock.MaxFileLen bytes, quoted, beside the other fields) when that is
+// more, so that every list SPEC §3 allows fits.
+func (s *Server) claimBodyBytes() int64 {
+	return max(s.cfg.MaxBodyBytes, MaxClaimFiles*(filelock.MaxFileLen+3)+4<<10)
 }
 
 func tooLarge(limit int64) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"filelock"
@@ -79,6 +80,20 @@ type HeartbeatReply struct {
 	HeartbeatIntervalSeconds float64       `json:"heartbeat_interval_seconds" example:"30"`
 }
 
+// LockQuery are the parameters of the lock lookup and fencing check
+// (GET /locks/{project_id}/{file}?token=&user_id=).
+type LockQuery struct {
+	ProjectID string
+	File      string
+	Token     *int64  // when set, the lock must carry exactly this token
+	UserID    *string // when set, the lock must be held by this user
+}
+
+// LockInfo is the answer to a successful lock lookup.
+type LockInfo struct {
+	Lock filelock.Lock `json:"lock"`
+}
+
 // StatusParams are the parameters of status (GET /status/{project_id}).
 type StatusParams struct {
 	ProjectID string `json:"project_id"`
@@ -121,10 +136,10 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 
 func (s *Server) lockReply(res store.AcquireResult) LockReply {
 	if res.Released != nil {
-		s.metrics.released.WithLabelValues(filelock.ReasonSwitched).Inc()
+		s.metrics.LockReleased(filelock.ReasonSwitched)
 	}
 	if !res.Renewed {
-		s.metrics.acquired.Inc()
+		s.metrics.LockAcquired()
 	}
 	return LockReply{Acquired: true, Renewed: res.Renewed, Lock: res.Lock, Released: res.Released,
 		HeartbeatIntervalSeconds: s.heartbeatInterval(res.Lock)}
@@ -206,7 +221,7 @@ func (s *Server) cmdUnlock(ctx context.Context, who auth.Identity, p UnlockParam
 	if p.Force {
 		reason = filelock.ReasonForced
 	}
-	s.metrics.released.WithLabelValues(reason).Inc()
+	s.metrics.LockReleased(reason)
 	return UnlockReply{Released: true, Lock: l}, nil
 }
 
@@ -252,7 +267,7 @@ func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParam
 		return StatusReply{}, err
 	}
 	r := StatusReply{ProjectID: p.ProjectID, Locks: st.Locks, Users: st.Users, LastEventID: st.LastEventID,
-		ServerTime: filelock.FormatTime(time.Now())}
+		ServerTime: filelock.FormatTime(st.ServerTime)}
 	if r.Locks == nil {
 		r.Locks = []filelock.Lock{}
 	}
@@ -263,6 +278,46 @@ func (s *Server) cmdStatus(ctx context.Context, who auth.Identity, p StatusParam
 		r.LastEventID = filelock.InitialEventID
 	}
 	return r, nil
+}
+
+// cmdGetLock looks the file's lock up (SPEC §3 GET /locks): not_locked
+// when nobody holds it (a lock past its expires_at, not reaped yet, counts
+// as gone); with UserID, not_owner when another user holds it; with Token,
+// stale_token when the lock carries another one. Both refusals carry the
+// lock. It is a read: it needs the project (as status does), not a user,
+// and does not count toward a rate.
+func (s *Server) cmdGetLock(ctx context.Context, who auth.Identity, p LockQuery) (LockInfo, error) {
+	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
+		return LockInfo{}, err
+	}
+	if p.UserID != nil {
+		if err := filelock.ValidateUser("user_id", *p.UserID); err != nil {
+			return LockInfo{}, err
+		}
+	}
+	if err := who.CheckProject(p.ProjectID); err != nil {
+		return LockInfo{}, err
+	}
+	st, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Status, error) {
+		return s.cfg.Store.Status(ctx, p.ProjectID)
+	})
+	if err != nil {
+		return LockInfo{}, err
+	}
+	i := slices.IndexFunc(st.Locks, func(l filelock.Lock) bool { return l.File == p.File })
+	if i < 0 || !time.Now().Before(st.Locks[i].ExpiresAt) {
+		return LockInfo{}, &filelock.Error{Code: filelock.ENotLocked, Field: "file", Message: p.File + " is not locked"}
+	}
+	l := st.Locks[i]
+	switch {
+	case p.UserID != nil && *p.UserID != l.User:
+		return LockInfo{}, filelock.LockError(filelock.ENotOwner, l, "%s is locked by %s, not %s", l.File, l.User, *p.UserID)
+	case p.Token != nil && *p.Token != l.Token:
+		e := filelock.LockError(filelock.EStaleToken, l, "token %d is not the current token of %s", *p.Token, l.File)
+		e.Field = "token"
+		return LockInfo{}, e
+	}
+	return LockInfo{Lock: l}, nil
 }
 
 // validate returns the first non-nil error.
@@ -295,7 +350,8 @@ func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 
 // storeCall runs f with a context bounded by Config.StoreTimeout and
 // answers store_unavailable when f has not returned by then, even if f
-// ignores its context.
+// ignores its context. Its errors are mapped by clientError; a panic in f
+// is internal (500).
 func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
@@ -324,15 +380,11 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 	if r.err == nil {
 		return r.v, nil
 	}
-	var fe *filelock.Error
-	if !errors.As(r.err, &fe) {
-		// Stores speak *filelock.Error; anything else (a deadline, a raw
-		// backend error) means the backend did not answer properly.
-		s.log.Warn("store error", "err", r.err)
-		r.err = errUnavailable(r.err.Error())
+	fe := s.clientError(r.err)
+	if fe.Code == filelock.EUnavailable {
+		s.metrics.StoreError()
+		s.log.WarnContext(ctx, "store unavailable", "err", fe)
 	}
-	if filelock.ErrorCode(r.err) == filelock.EUnavailable {
-		s.metrics.storeErrors.Inc()
-	}
-	return r.v, r.err
+	s.metrics.Conflict(fe.Code)
+	return r.v, fe
 }

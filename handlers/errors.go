@@ -58,21 +58,24 @@ func errUnavailable(cause string) *filelock.Error {
 	return &filelock.Error{Code: filelock.EUnavailable, Message: "store unavailable: " + cause}
 }
 
-// clientError turns any error of a command into the *filelock.Error a client
-// is shown: a *filelock.Error as is; a context deadline or cancellation as
-// store_unavailable; anything else as internal, logged, since it is a bug
-// the client cannot act on.
+// clientError is the one mapping from any error to the *filelock.Error a
+// client is shown, on every transport:
+//   - a *filelock.Error (or one wrapped) as is;
+//   - anything else is store_unavailable (503), logged: every error the
+//     handlers make themselves is a *filelock.Error, so an uncoded one is
+//     a backend that did not answer properly (a deadline, a cancelled
+//     context, a raw connection error) and the client may retry.
+//
+// The one 500 (internal) is a panic below the handlers (storeCall).
 func (s *Server) clientError(err error) *filelock.Error {
 	var fe *filelock.Error
-	switch {
-	case errors.As(err, &fe):
+	if errors.As(err, &fe) {
 		return fe
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return errUnavailable(err.Error())
-	default:
-		s.log.Error("internal error", "err", err)
-		return &filelock.Error{Code: filelock.EInternal, Message: "internal error"}
 	}
+	if !errors.Is(err, context.Canceled) {
+		s.log.Warn("store error", "err", err)
+	}
+	return errUnavailable(err.Error())
 }
 
 // ErrorReply returns the HTTP status and body of err, as every transport

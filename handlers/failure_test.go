@@ -16,7 +16,9 @@ var requests = []struct{ method, path, body string }{
 	{http.MethodPost, "/lock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/unlock", `{"project_id":"p1","file":"a.jpg","user_id":"user1"}`},
 	{http.MethodPost, "/heartbeat", `{"project_id":"p1","user_id":"user1"}`},
+	{http.MethodPost, "/claim", `{"project_id":"p1","files":["a.jpg","b.jpg"],"user_id":"user1"}`},
 	{http.MethodGet, "/status/p1", ""},
+	{http.MethodGet, "/locks/p1/a.jpg?token=5", ""},
 	{http.MethodGet, "/readyz", ""},
 }
 
@@ -93,5 +95,23 @@ func TestErrorTable(t *testing.T) {
 		if e.Lock == nil || *e.Lock != lock || e.Error.Message != "in the way" {
 			t.Errorf("%s: body %+v", code, e)
 		}
+	}
+}
+
+// TestUncodedErrorsOneRule: an error without a code from below the
+// handlers is store_unavailable on every path, not only on the REST calls
+// that go through the store timeout: an SSE stream, a WebSocket join and a
+// Socket.IO join over a store that fails with a raw error all say 503.
+func TestUncodedErrorsOneRule(t *testing.T) {
+	s := startServer(t, handlers.Config{Store: &stubStore{err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}})
+	sseRefused(t, openSSE(t, s.url+"/events/p1", nil)).fail(t, http.StatusServiceUnavailable, filelock.EUnavailable)
+	sseRefused(t, openSSE(t, s.url+"/events/p1?user_id=u1", nil)).fail(t, http.StatusServiceUnavailable, filelock.EUnavailable)
+	ws := dialWS(t, s.url).start()
+	if code := replyCode(t, ws.call("join_project", map[string]any{"project_id": "p1", "user_id": "u1"})); code != filelock.EUnavailable {
+		t.Errorf("ws join: %s", code)
+	}
+	sio := dialSIO(t, s.url)
+	if code := replyCode(t, sio.call("join_project", map[string]any{"project_id": "p1", "user_id": "u1"})); code != filelock.EUnavailable {
+		t.Errorf("sio join: %s", code)
 	}
 }

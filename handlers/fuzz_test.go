@@ -69,6 +69,19 @@ func (c *checked) Acquire(ctx context.Context, r store.AcquireRequest) (store.Ac
 	return c.Store.Acquire(ctx, r)
 }
 
+func (c *checked) Claim(ctx context.Context, r store.ClaimRequest) (store.AcquireResult, error) {
+	if len(r.Files) == 0 || len(r.Files) > MaxClaimFiles {
+		c.check(fmt.Sprintf("Claim of %d files", len(r.Files)), "", "", "")
+	}
+	for _, f := range r.Files {
+		c.check("Claim", r.ProjectID, f, r.User)
+	}
+	if r.TTL < 0 || r.TTL > time.Hour {
+		c.check("Claim ttl "+r.TTL.String(), "", "", "")
+	}
+	return c.Store.Claim(ctx, r)
+}
+
 func (c *checked) Release(ctx context.Context, r store.ReleaseRequest) (filelock.Lock, error) {
 	c.check("Release", r.ProjectID, r.File, r.User)
 	return c.Store.Release(ctx, r)
@@ -165,8 +178,8 @@ func isObject(data []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(data) && utf8.Valid(data)
 }
 
-// FuzzRESTBody: a body of POST /lock, /unlock or /heartbeat (which picks
-// the endpoint) through the REST decoding and command. Malformed input is
+// FuzzRESTBody: a body of POST /lock, /unlock, /heartbeat or /claim (which
+// picks the endpoint) through the REST decoding and command. Malformed input is
 // invalid_request; a well-formed object refused for its content names the
 // offending field; what is accepted reaches the store valid.
 func FuzzRESTBody(f *testing.F) {
@@ -179,13 +192,16 @@ func FuzzRESTBody(f *testing.F) {
 	f.Add(uint8(0), []byte(`{"project_id":"p1","file":"a","user_id":"u","ttl_seconds":1e308}`))
 	f.Add(uint8(1), []byte(`{"project_id":"p1","file":"a","user_id":"u","token":"42"}`))
 	f.Add(uint8(2), []byte(`[1,2]`))
+	f.Add(uint8(3), []byte(`{"project_id":"p1","user_id":"user1","files":["a.jpg","b/c.jpg"],"ttl_seconds":10}`))
+	f.Add(uint8(3), []byte(`{"project_id":"p1","user_id":"user1","files":["a.jpg",""]}`))
+	f.Add(uint8(3), []byte(`{"project_id":"p1","user_id":"user1","files":[1]}`))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		ctx := context.Background()
 		var (
 			reply any
 			err   error
 		)
-		switch which % 3 {
+		switch which % 4 {
 		case 0:
 			var p LockParams
 			if err = DecodeParams(body, &p); err == nil {
@@ -196,10 +212,15 @@ func FuzzRESTBody(f *testing.F) {
 			if err = DecodeParams(body, &p); err == nil {
 				reply, err = s.cmdUnlock(ctx, auth.Identity{}, p)
 			}
-		default:
+		case 2:
 			var p HeartbeatParams
 			if err = DecodeParams(body, &p); err == nil {
 				reply, err = s.cmdHeartbeat(ctx, auth.Identity{}, p)
+			}
+		default:
+			var p ClaimParams
+			if err = DecodeParams(body, &p); err == nil {
+				reply, err = s.cmdClaim(ctx, auth.Identity{}, p)
 			}
 		}
 		var raw json.RawMessage

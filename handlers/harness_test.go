@@ -191,7 +191,8 @@ type unlockReply struct {
 }
 
 type heartbeatReply struct {
-	Lock filelock.Lock `json:"lock"`
+	Lock                     filelock.Lock `json:"lock"`
+	HeartbeatIntervalSeconds float64       `json:"heartbeat_interval_seconds"`
 }
 
 type statusReply struct {

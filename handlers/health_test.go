@@ -12,6 +12,7 @@ import (
 func TestMetrics(t *testing.T) {
 	s := startServer(t, handlers.Config{Store: memoryStore(t)})
 	s.lock("p1", "a.jpg", "user1")
+	s.post("/lock", `{"project_id":"p1","file":"a.jpg","user_id":"user2"}`).fail(t, 409, "file_locked")
 	s.post("/lock", `{"project_id":"p1","file":"b.jpg","user_id":"user1","release_previous":true}`).ok(t, nil)
 	s.post("/unlock", `{"project_id":"p1","file":"b.jpg","user_id":"user1"}`).ok(t, nil)
 	s.post("/lock", `{}`).fail(t, 400, "invalid_request")
@@ -30,7 +31,12 @@ func TestMetrics(t *testing.T) {
 		`filelock_locks_released_total{reason="switched"} 1`,
 		`filelock_locks_released_total{reason="unlocked"} 1`,
 		`filelock_store_errors_total 0`,
-		"filelock_connections 1\n",
+		`filelock_connections{transport="sse"} 1`,
+		`filelock_connections{transport="ws"} 0`,
+		`filelock_events_delivered_total{transport="sse"} 1`,
+		`filelock_lock_conflicts_total{code="file_locked"} 1`,
+		`filelock_lock_conflicts_total{code="user_has_lock"} 0`,
+		`filelock_store_duration_seconds_count{op="acquire"} 3`,
 		"filelock_event_projects 1\n",
 		"filelock_event_subscribers 1\n",
 		`go_goroutines`,
@@ -72,13 +78,15 @@ func TestDocs(t *testing.T) {
 		t.Fatalf("/docs/doc.json: %d %v", res.status, err)
 	}
 	want := map[string][]string{
-		"/lock":                {"post", "200", "400", "409", "413", "503"},
-		"/unlock":              {"post", "200", "400", "403", "404", "409", "413", "503"},
-		"/heartbeat":           {"post", "200", "400", "404", "413", "503"},
-		"/status/{project_id}": {"get", "200", "400", "503"},
-		"/healthz":             {"get", "200"},
-		"/readyz":              {"get", "200", "503"},
-		"/metrics":             {"get", "200"},
+		"/lock":                      {"post", "200", "400", "409", "413", "503"},
+		"/unlock":                    {"post", "200", "400", "403", "404", "409", "413", "503"},
+		"/heartbeat":                 {"post", "200", "400", "404", "413", "503"},
+		"/status/{project_id}":       {"get", "200", "400", "503"},
+		"/claim":                     {"post", "200", "400", "401", "403", "409", "413", "429", "503"},
+		"/locks/{project_id}/{file}": {"get", "200", "400", "401", "403", "404", "409", "503"},
+		"/healthz":                   {"get", "200"},
+		"/readyz":                    {"get", "200", "503"},
+		"/metrics":                   {"get", "200"},
 	}
 	for path, w := range want {
 		op, ok := spec.Paths[path][w[0]]

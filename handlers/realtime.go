@@ -62,7 +62,7 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 		finished: make(chan struct{}),
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
-	s.metrics.watch(s.conns.Count, s.rt.hub.Stats)
+	s.metrics.watch(s.rt.hub.Stats)
 	r.GET("/events/:project_id", s.getEvents)
 	r.GET("/ws", s.getWS)
 	s.rt.sio = s.newSocketIO()

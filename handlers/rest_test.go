@@ -35,6 +35,10 @@ func testREST(t *testing.T, newStore storeFactory) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, start(t)) })
 	t.Run("BodyLimit", func(t *testing.T) { testBodyLimit(t, start(t)) })
 	t.Run("Health", func(t *testing.T) { testHealth(t, start(t)) })
+	t.Run("Claim", func(t *testing.T) { testClaim(t, start(t)) })
+	t.Run("ClaimBadInput", func(t *testing.T) { testClaimBadInput(t, start(t)) })
+	t.Run("GetLock", func(t *testing.T) { testGetLock(t, start(t)) })
+	t.Run("GetLockNames", func(t *testing.T) { testGetLockNames(t, start(t)) })
 }
 
 func testLockShape(t *testing.T, s *server) {

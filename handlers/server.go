@@ -8,12 +8,15 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"filelock/auth"
 	"filelock/limits"
+	"filelock/logging"
+	"filelock/metrics"
 	"filelock/store"
 )
 
@@ -32,6 +35,7 @@ type Config struct {
 	MaxConnections    int               // limits.max_connections: live SSE/WebSocket/Socket.IO connections (0: no cap)
 	MaxConnsPerUser   int               // limits.max_connections_per_user (0: no cap)
 	UserRPS           float64           // limits.user_rps: lock/unlock/heartbeat per second per user (0: off)
+	ReadTimeout       time.Duration     // http.read_timeout: bound on reading a request of a non-streaming route (0: none)
 
 	// Realtime transports (realtime.go); zero means the default in parentheses.
 	WSPingInterval     time.Duration // WebSocket ping period (25s)
@@ -39,6 +43,9 @@ type Config struct {
 	StreamWriteTimeout time.Duration // bound on one write to an SSE stream or a WebSocket (10s)
 	PresenceLease      time.Duration // lease of a live connection in the store (15s)
 	PresenceRefresh    time.Duration // how often an instance renews its connections' leases (5s)
+
+	// Operations. Metrics nil: a registry of the Server's own.
+	Metrics *metrics.Metrics
 }
 
 // Server is the filelock HTTP handler.
@@ -50,7 +57,7 @@ type Server struct {
 	verifier *auth.Verifier
 	rate     *limits.RateLimiter
 	conns    *limits.ConnLimiter
-	metrics  *metrics
+	metrics  serverMetrics
 	rt       *realtime // hub, presence, sockets (realtime.go)
 }
 
@@ -74,11 +81,15 @@ func New(cfg Config) *Server {
 	if cfg.Auth == nil {
 		cfg.Auth, _ = auth.New(auth.Config{Mode: auth.ModeNone})
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New(metrics.Build{Version: "devel", Commit: "unknown", GoVersion: runtime.Version()})
+	}
+	cfg.Store = metrics.Store(cfg.Store, cfg.Metrics)
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: newMetrics(),
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
 		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
-	s.engine.Use(gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS))
+	s.engine.Use(s.requestLog(), gin.Recovery(), s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
 	s.routesRealtime(s.engine)
@@ -95,3 +106,65 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 
 // Close stops the server's background work (live streams, sockets).
 func (s *Server) Close() error { return s.closeRealtime() }
+
+// RequestIDHeader names the request id header: taken from the request
+// when it holds a usable id (1–128 visible ASCII characters), else made,
+// and always echoed in the response.
+const RequestIDHeader = "X-Request-ID"
+
+// quietRoutes are logged at debug level: probes and scrapes come every
+// few seconds.
+var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// requestLog gives each request its id (in the request's context, so every
+// line logged through that context carries it, and in the X-Request-ID
+// response header) and logs one line when the request ends: method, path,
+// route, status, duration, bytes written, remote address, user agent. A
+// stream's line comes when it closes. 5xx responses log at warn level.
+func (s *Server) requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		id := c.GetHeader(RequestIDHeader)
+		if !usableRequestID(id) {
+			id = logging.NewRequestID()
+		}
+		c.Header(RequestIDHeader, id)
+		ctx := logging.WithRequestID(c.Request.Context(), id)
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+		status := c.Writer.Status()
+		level := slog.LevelInfo
+		switch {
+		case status >= 500:
+			level = slog.LevelWarn
+		case quietRoutes[c.FullPath()]:
+			level = slog.LevelDebug
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.LogAttrs(ctx, level, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int("bytes", max(c.Writer.Size(), 0)),
+			slog.String("remote_addr", c.Request.RemoteAddr),
+			slog.String("user_agent", c.Request.UserAgent()),
+		)
+	}
+}
+
+func usableRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

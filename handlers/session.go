@@ -50,7 +50,7 @@ type joined struct {
 }
 
 func newSession(s *Server, who auth.Identity, transport string, deliver func(filelock.Event) bool, kill func()) *session {
-	return &session{s: s, who: who, connID: newConnID(transport), deliver: deliver, kill: kill, joins: map[string]*joined{}}
+	return &session{s: s, who: who, connID: newConnID(transport), deliver: s.metrics.delivering(transport, deliver), kill: kill, joins: map[string]*joined{}}
 }
 
 // handle runs one message. It returns the reply's data object (with "ok"),
@@ -188,6 +188,7 @@ func (ss *session) forward(j *joined) {
 		}
 	}
 	if j.sub.Err() != nil {
+		ss.s.metrics.dropped(j.sub.Err())
 		ss.kill()
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"filelock"
 	"filelock/auth"
+	"filelock/metrics"
 )
 
 // sioServer is Socket.IO v4 at /socket.io/ (SPEC §5): the same messages,
@@ -86,7 +87,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	if tok == "" {
 		tok = auth.TokenFromRequest(sock.Request().Request())
 	}
-	who, err := s.verifier.Verify(tok)
+	who, err := s.identifyToken(sock.Request().Request(), tok)
 	var release func()
 	if err == nil {
 		release, err = s.acquireConn(who, "")
@@ -116,6 +117,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 // disconnect, or its transport closing before it connected at all)
 // leaves its projects and releases its place in the limits, once.
 func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended func()) {
+	release = s.metrics.tracked(metrics.SocketIO, release)
 	var pending atomic.Int64 // packets created but not yet handed to the transport
 	conn := sock.Conn()
 	_ = conn.On("packetCreate", func(...any) { pending.Add(1) })

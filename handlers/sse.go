@@ -11,6 +11,7 @@ import (
 
 	"filelock"
 	"filelock/events"
+	"filelock/metrics"
 )
 
 // getEvents serves GET /events/{project_id} (SPEC §5 SSE).
@@ -90,6 +91,7 @@ func (s *Server) getEvents(c *gin.Context) {
 		return
 	}
 	defer sub.Close()
+	defer s.metrics.ConnOpened(metrics.SSE)()
 
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -103,6 +105,7 @@ func (s *Server) getEvents(c *gin.Context) {
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 	w := bufio.NewWriterSize(c.Writer, 8192)
+	write := func(ev filelock.Event) { writeSSE(w, ev); s.metrics.EventsDelivered(metrics.SSE, 1) }
 	flush := func() bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout))
 		return w.Flush() == nil && rc.Flush() == nil
@@ -110,7 +113,7 @@ func (s *Server) getEvents(c *gin.Context) {
 
 	_, _ = w.WriteString("retry: 2000\n\n")
 	for _, ev := range sub.Initial {
-		writeSSE(w, ev)
+		write(ev)
 	}
 	if !flush() {
 		return
@@ -119,8 +122,9 @@ func (s *Server) getEvents(c *gin.Context) {
 	// shutdown): it sends what was queued; EventSource resumes from its
 	// last id, on another instance when this one is shutting down.
 	dropped := func() {
+		s.metrics.dropped(sub.Err())
 		for ev := range sub.C {
-			writeSSE(w, ev)
+			write(ev)
 		}
 		if errors.Is(sub.Err(), events.ErrClosed) {
 			_, _ = w.WriteString("retry: 2000\n: server shutting down, reconnect\n\n")
@@ -147,7 +151,7 @@ func (s *Server) getEvents(c *gin.Context) {
 				dropped()
 				return
 			}
-			writeSSE(w, ev)
+			write(ev)
 			for more := true; more; { // send what else is queued in one flush
 				select {
 				case ev, ok := <-sub.C:
@@ -155,7 +159,7 @@ func (s *Server) getEvents(c *gin.Context) {
 						more = false
 						break
 					}
-					writeSSE(w, ev)
+					write(ev)
 				default:
 					more = false
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"filelock"
+	"filelock/metrics"
 )
 
 // wsConn is one WebSocket connection (SPEC §5): the handler goroutine
@@ -76,6 +77,7 @@ func (s *Server) getWS(c *gin.Context) {
 	if err != nil {
 		return // the upgrader has answered
 	}
+	defer s.metrics.ConnOpened(metrics.WS)()
 	wc := &wsConn{s: s, conn: conn, out: make(chan []byte, s.cfg.SendQueue), quit: make(chan struct{}), expired: expired}
 	wc.ss = newSession(s, who, "ws", wc.deliverEvent, wc.kill)
 	s.rt.mu.Lock()

@@ -85,13 +85,3 @@ func (l *ConnLimiter) Count() int {
 	defer l.mu.Unlock()
 	return l.total
 }
-
-// CountUser is the number of live connections of user.
-func (l *ConnLimiter) CountUser(user string) int {
-	if l == nil {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.byUser[user]
-}

@@ -30,8 +30,8 @@ func TestConnLimiterCaps(t *testing.T) {
 	}
 	_, err = l.Acquire("a")
 	wantRateLimited(t, "third of user a", err, "user a")
-	if l.CountUser("a") != 2 || l.Count() != 2 {
-		t.Fatalf("a refused Acquire was counted: %d/%d", l.CountUser("a"), l.Count())
+	if l.byUser["a"] != 2 || l.Count() != 2 {
+		t.Fatalf("a refused Acquire was counted: %d/%d", l.byUser["a"], l.Count())
 	}
 	r3, err := l.Acquire("") // no user: overall cap only
 	if err != nil {
@@ -41,8 +41,8 @@ func TestConnLimiterCaps(t *testing.T) {
 	wantRateLimited(t, "over the overall cap", err, "allows 3")
 	r1()
 	r1() // idempotent
-	if l.Count() != 2 || l.CountUser("a") != 1 {
-		t.Fatalf("after release: total %d, a %d; want 2, 1", l.Count(), l.CountUser("a"))
+	if l.Count() != 2 || l.byUser["a"] != 1 {
+		t.Fatalf("after release: total %d, a %d; want 2, 1", l.Count(), l.byUser["a"])
 	}
 	rb, err := l.Acquire("b")
 	if err != nil {
@@ -51,7 +51,7 @@ func TestConnLimiterCaps(t *testing.T) {
 	for _, r := range []func(){r2, r3, rb, r2} {
 		r()
 	}
-	if l.Count() != 0 || l.CountUser("a") != 0 || len(l.byUser) != 0 {
+	if l.Count() != 0 || l.byUser["a"] != 0 || len(l.byUser) != 0 {
 		t.Errorf("all released: total %d, users %v", l.Count(), l.byUser)
 	}
 }
@@ -136,8 +136,8 @@ func TestConnLimiterAcquireUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Count() != 2 || l.CountUser("a") != 1 {
-		t.Fatalf("total %d, a %d; want 2, 1", l.Count(), l.CountUser("a"))
+	if l.Count() != 2 || l.byUser["a"] != 1 {
+		t.Fatalf("total %d, a %d; want 2, 1", l.Count(), l.byUser["a"])
 	}
 	_, err = l.AcquireUser("a")
 	wantRateLimited(t, "second of user a", err, "user a")
@@ -152,8 +152,8 @@ func TestConnLimiterAcquireUser(t *testing.T) {
 	u1()
 	u1()
 	c1()
-	if l.Count() != 1 || l.CountUser("a") != 0 {
-		t.Errorf("after release: total %d, a %d; want 1, 0", l.Count(), l.CountUser("a"))
+	if l.Count() != 1 || l.byUser["a"] != 0 {
+		t.Errorf("after release: total %d, a %d; want 1, 0", l.Count(), l.byUser["a"])
 	}
 	c2()
 }

@@ -76,20 +76,23 @@ func sameOrigin(origin, host string) bool {
 // CORS headers of a preflight answer.
 const (
 	corsMethods = "GET, POST, OPTIONS"
-	corsHeaders = "Authorization, Content-Type, Last-Event-ID, X-Requested-With"
+	corsHeaders = "Authorization, Content-Type, Last-Event-ID, X-API-Key, X-Requested-With"
 	corsMaxAge  = "600"
 )
 
 // CORS is a Gin middleware (use it with engine.Use, so it also sees
-// requests no route matches). For a request whose Origin passes
-// CheckOrigin it sets Access-Control-Allow-Origin to that origin (and
-// Vary: Origin on every response). A preflight (OPTIONS with
-// Access-Control-Request-Method) is answered here: 204 with the allowed
-// methods and headers, or 403 forbidden when the origin is not allowed.
-// Other requests go on to the handlers either way: the browser withholds
-// the response from a page of a foreign origin that got no
-// Access-Control-Allow-Origin.
+// requests no route matches) that enforces the origin rule of SPEC §6 on
+// every route. A request without an Origin header (a backend, curl) goes
+// on untouched. One whose Origin passes CheckOrigin gets
+// Access-Control-Allow-Origin set to that origin (and Vary: Origin on every
+// response); a preflight (OPTIONS with Access-Control-Request-Method) is
+// answered here, 204 with the allowed methods and headers. Any other
+// origin is refused, 403 forbidden, whatever the method (a text/plain POST
+// that a browser sends without preflight included), before any handler
+// runs. Only when "*" is listed does a request whose Origin cannot be
+// echoed (not a sane header value) go on, without CORS headers.
 func CORS(cfg CORSConfig) gin.HandlerFunc {
+	star := cfg.allowsAny()
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
 		h.Add("Vary", "Origin")
@@ -100,12 +103,12 @@ func CORS(cfg CORSConfig) gin.HandlerFunc {
 			return
 		}
 		if !cfg.CheckOrigin(c.Request) {
-			if preflight {
-				c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": gin.H{
-					"code": filelock.EForbidden, "message": "origin is not allowed by cors.allowed_origins"}})
+			if star && !preflight {
+				c.Next()
 				return
 			}
-			c.Next()
+			c.AbortWithStatusJSON(http.StatusForbidden, gin.H{"error": gin.H{
+				"code": filelock.EForbidden, "message": "origin is not allowed by cors.allowed_origins"}})
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
@@ -118,4 +121,14 @@ func CORS(cfg CORSConfig) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// allowsAny reports whether "*" is listed.
+func (c CORSConfig) allowsAny() bool {
+	for _, o := range c.AllowedOrigins {
+		if strings.TrimSpace(o) == "*" {
+			return true
+		}
+	}
+	return false
 }

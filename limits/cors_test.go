@@ -131,8 +131,9 @@ func TestCORSMiddleware(t *testing.T) {
 		t.Errorf("foreign preflight: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 
-	// Actual requests reach the handler; only the allowed origin gets the header.
-	for _, c := range []struct{ origin, wantACAO string }{{good, good}, {bad, ""}, {"", ""}, {srv.URL, srv.URL}} {
+	// Listed, same-origin and Origin-less requests reach the handler; only
+	// an origin gets the header.
+	for _, c := range []struct{ origin, wantACAO string }{{good, good}, {"", ""}, {srv.URL, srv.URL}} {
 		hdr := map[string]string{}
 		if c.origin != "" {
 			hdr["Origin"] = c.origin
@@ -141,6 +142,18 @@ func TestCORSMiddleware(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || body != "locked" || resp.Header.Get("Access-Control-Allow-Origin") != c.wantACAO {
 			t.Errorf("POST with origin %q: %d %q ACAO %q, want ACAO %q", c.origin, resp.StatusCode, body,
 				resp.Header.Get("Access-Control-Allow-Origin"), c.wantACAO)
+		}
+	}
+	// Any other origin is refused before the handler runs, on every method
+	// and route, the simple text/plain POST a browser sends unasked included.
+	for _, c := range []struct{ method, path, origin string }{
+		{"POST", "/lock", bad}, {"GET", "/status", bad}, {"POST", "/nowhere", bad}, {"OPTIONS", "/status", bad},
+		{"POST", "/lock", "null"}, {"POST", "/lock", "https://label.example.com.evil.test"}, {"POST", "/lock", "http://label.example.com"},
+	} {
+		resp, body := do(t, c.method, srv.URL+c.path, map[string]string{"Origin": c.origin, "Content-Type": "text/plain"})
+		if resp.StatusCode != http.StatusForbidden || body == "locked" || !strings.Contains(body, `"code":"forbidden"`) ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s %s from %q: %d %q %v, want 403 forbidden", c.method, c.path, c.origin, resp.StatusCode, body, resp.Header)
 		}
 	}
 
@@ -156,6 +169,12 @@ func TestCORSStar(t *testing.T) {
 	resp, _ := do(t, "GET", srv.URL+"/status", map[string]string{"Origin": "https://anywhere.test"})
 	if resp.Header.Get("Access-Control-Allow-Origin") != "https://anywhere.test" {
 		t.Errorf("* must allow every origin: %v", resp.Header)
+	}
+	// With "*", an Origin that cannot be echoed is not refused either; it
+	// only gets no CORS headers.
+	resp, body := do(t, "POST", srv.URL+"/lock", map[string]string{"Origin": "has space"})
+	if resp.StatusCode != http.StatusOK || body != "locked" || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("* and an odd Origin: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
 

@@ -4,7 +4,6 @@
 package limits
 
 import (
-	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -94,22 +93,4 @@ func (l *RateLimiter) sweep(now time.Time) {
 		}
 	}
 	l.lastSweep = now
-}
-
-// Len is the number of buckets held (for tests and metrics).
-func (l *RateLimiter) Len() int {
-	if l == nil {
-		return 0
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.buckets)
-}
-
-// String describes the limit, e.g. for a start-up log line.
-func (l *RateLimiter) String() string {
-	if l == nil {
-		return "off"
-	}
-	return fmt.Sprintf("%g/s per user, burst %g", l.rps, l.burst)
 }

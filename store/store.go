@@ -122,7 +122,8 @@ type Store interface {
 
 	// Status returns the project's locks and present users as of its newest
 	// event, whose id is Status.LastEventID (filelock.InitialEventID when the
-	// project has had no event yet).
+	// project has had no event yet), and the store's clock at that read
+	// (Status.ServerTime, the clock expires_at is judged by).
 	Status(ctx context.Context, projectID string) (filelock.Status, error)
 
 	// Events returns the events of the project after the event afterID, in

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -17,9 +18,12 @@ import (
 	"filelock/configs"
 	"filelock/handlers"
 	"filelock/limits"
+	"filelock/logging"
+	"filelock/metrics"
 	"filelock/store"
 	"filelock/store/memory"
 	"filelock/store/redis"
+	"filelock/webhooks"
 )
 
 // storeTimeout bounds every store call of a request (SPEC §8: never a hang
@@ -28,22 +32,26 @@ import (
 const storeTimeout = 1500 * time.Millisecond
 
 // run serves until ctx ends, then stops gracefully within
-// http.shutdown_timeout. It logs to stdout; its first log line after
-// start-up is `msg=listening addr=HOST:PORT` with the bound address.
+// http.shutdown_timeout. It logs to stdout in log.format; its first log
+// line after start-up is `msg=listening addr=HOST:PORT` (json:
+// "msg":"listening","addr":…) with the bound address, preceded by
+// `msg="admin listening"` when http.admin_addr is set.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := configs.Load(args, getenv)
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-		return fmt.Errorf("log.level: %w", err)
+	log, err := logging.New(stdout, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level}))
 	// Start and stop are logged whatever log.level says: scripts wait for
 	// the listening line to learn the bound address.
-	lifecycle := slog.New(slog.NewTextHandler(stdout, nil))
-	verifier, err := auth.New(auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile})
+	lifecycle, err := logging.Always(stdout, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.New(authConfig(cfg))
 	if err != nil {
 		return err
 	}
@@ -53,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if verifier.Mode() == auth.ModeNone {
 		log.Warn("auth.mode is none: every request is trusted to name its own user; use auth.mode jwt outside trusted networks")
 	}
+	b := build()
+	m := metrics.New(b)
 
 	opts := store.Options{
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
@@ -63,10 +73,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	defer closeStore()
+	if ew, ok := st.(interface {
+		EvictionWarning(context.Context) (string, error)
+	}); ok {
+		wctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		if w, err := ew.EvictionWarning(wctx); w != "" || err != nil {
+			log.Warn("redis eviction policy: "+w, "err", err)
+		}
+		cancel()
+	}
+	deliverer, err := newDeliverer(cfg, st, log, m)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("http.addr: %w", err)
+	}
+	defer ln.Close()
+	var admin *http.Server
+	if cfg.HTTP.AdminAddr != "" {
+		aln, err := net.Listen("tcp", cfg.HTTP.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("http.admin_addr: %w", err)
+		}
+		admin = &http.Server{Handler: adminHandler(m), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { _ = admin.Serve(aln) }()
+		defer admin.Close()
+		lifecycle.Info("admin listening", "addr", aln.Addr().String())
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -75,6 +111,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			log.Error("store background work stopped", "err", err)
 		}
 	})
+	if deliverer != nil {
+		wg.Go(func() { _ = deliverer.Run(runCtx) })
+	}
 	defer func() { stopRun(); wg.Wait() }()
 
 	h := handlers.New(handlers.Config{
@@ -91,10 +130,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConnections:    cfg.Limits.MaxConnections,
 		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
 		UserRPS:           cfg.Limits.UserRPS,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		Metrics:           m,
 	})
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
 		IdleTimeout:       2 * time.Minute,
 		// No WriteTimeout: event streams are long-lived.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -104,7 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	lifecycle.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store.Backend, "auth", cfg.Auth.Mode)
+	lifecycle.Info("listening", "addr", ln.Addr().String(), "store", cfg.Store.Backend, "auth", cfg.Auth.Mode,
+		"version", b.Version, "commit", b.Commit)
 
 	select {
 	case err := <-served:
@@ -131,6 +173,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	lifecycle.Info("stopped")
 	return nil
+}
+
+// authConfig is the auth.* section as package auth takes it (start-up and
+// check-config).
+func authConfig(cfg configs.Config) auth.Config {
+	return auth.Config{Mode: cfg.Auth.Mode, Secret: cfg.Auth.JWT.Secret, PublicKeyFile: cfg.Auth.JWT.PublicKeyFile,
+		Leeway: cfg.Auth.JWT.Leeway, Audience: cfg.Auth.JWT.Audience, Issuer: cfg.Auth.JWT.Issuer, APIKeys: cfg.Auth.APIKeys}
+}
+
+// adminHandler serves http.admin_addr: /metrics and the net/http/pprof
+// profiles under /debug/pprof/.
+func adminHandler(m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // newStore builds the configured store and the function that closes it
@@ -162,4 +224,23 @@ func newStore(cfg configs.Config, opts store.Options) (store.Store, func(), erro
 	default:
 		return nil, nil, fmt.Errorf("store.backend: %q is not one of memory, redis", cfg.Store.Backend)
 	}
+}
+
+// newDeliverer builds the webhook deliverer of webhooks.*, nil when no URL
+// is set (SPEC §5 Webhooks); its attempts count in m.
+func newDeliverer(cfg configs.Config, st store.Store, log *slog.Logger, m *metrics.Metrics) (*webhooks.Deliverer, error) {
+	if len(cfg.Webhooks.URLs) == 0 {
+		return nil, nil
+	}
+	return webhooks.New(st, webhooks.Options{
+		URLs: cfg.Webhooks.URLs, Secret: cfg.Webhooks.Secret, Events: cfg.Webhooks.Events,
+		Timeout: cfg.Webhooks.Timeout, MaxBackoff: cfg.Webhooks.MaxBackoff, Logger: log,
+		OnResult: func(result string) {
+			if result == webhooks.ResultDelivered {
+				m.WebhookDelivery(metrics.WebhookDelivered)
+			} else {
+				m.WebhookDelivery(metrics.WebhookFailed)
+			}
+		},
+	})
 }

@@ -33,7 +33,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listening finds the bound address in a text or JSON log.
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"`)
+
+// listenAddr is the address of the listening line of log, or "".
+func listenAddr(log string) string {
+	m := listening.FindStringSubmatch(log)
+	if m == nil {
+		return ""
+	}
+	return m[1] + m[2]
+}
 
 // start runs the server with args and env until the test ends and returns
 // its base URL and its log.
@@ -53,14 +63,14 @@ func start(t *testing.T, args []string, env map[string]string) (string, *syncBuf
 		case <-time.After(15 * time.Second):
 			t.Errorf("run did not return after cancel; log:\n%s", out)
 		}
-		if !strings.Contains(out.String(), "msg=stopped") {
+		if !strings.Contains(out.String(), "msg=stopped") && !strings.Contains(out.String(), `"msg":"stopped"`) {
 			t.Errorf("no graceful stop logged:\n%s", out)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			return "http://" + m[1], out
+		if addr := listenAddr(out.String()); addr != "" {
+			return "http://" + addr, out
 		}
 		select {
 		case err := <-done:

@@ -45,8 +45,8 @@ func launch(t *testing.T, args []string, env map[string]string) (string, func() 
 	t.Cleanup(func() { stop() })
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			return "http://" + m[1], stop
+		if addr := listenAddr(out.String()); addr != "" {
+			return "http://" + addr, stop
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}

@@ -10,11 +10,14 @@ import (
 )
 
 // nextSeq is the Seq the project's next event gets. A project's first event
-// seeds the sequence from the clock (unix ms * 1000 + 1), so ids of another
-// life of the store are unknown to this one.
+// (also after the project was forgotten) seeds the sequence from the clock
+// (unix ms * 1000 + 1) but never below the highest Seq the store has handed
+// out in any project (s.top), so tokens and ids only grow even when the
+// wall clock steps back; ids of another life of the store are unknown to
+// this one.
 func (s *Store) nextSeq(p *project) uint64 {
 	if p.seq == 0 {
-		p.base = uint64(time.Now().UnixMilli()) * 1000
+		p.base = max(uint64(s.wall().UnixMilli())*1000, s.top)
 		p.seq = p.base
 	}
 	return p.seq + 1
@@ -30,6 +33,7 @@ func (s *Store) append(p *project, e filelock.Event) filelock.Event {
 	e.Seq = s.nextSeq(p)
 	e.ProjectID = p.id
 	p.seq = e.Seq
+	s.top = max(s.top, e.Seq)
 	p.hist = append(p.hist, e)
 	s.schedule(idleKey(p.id), time.Now().Add(s.idleAfter))
 	if len(p.hist) > s.opts.History {

@@ -34,7 +34,7 @@ func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.Acquir
 			return s.acquire(p, store.AcquireRequest{ProjectID: req.ProjectID, File: f, User: req.User, ReleasePrevious: true}, ttl, now)
 		}
 	}
-	return store.AcquireResult{}, filelock.Errorf(filelock.ENoneFree, "every listed file is locked by another user")
+	return store.AcquireResult{}, store.ErrNoneFree()
 }
 
 // acquire carries out Acquire under s.mu.
@@ -42,32 +42,30 @@ func (s *Store) acquire(p *project, req store.AcquireRequest, ttl time.Duration,
 	l := s.live(p, p.locks[req.File], now)
 	if l != nil {
 		if l.User != req.User {
-			e := filelock.LockError(filelock.EFileLocked, *l, "%s is locked by %s", l.File, l.User)
-			e.Field = "file"
-			return store.AcquireResult{}, e
+			return store.AcquireResult{}, store.ErrFileLocked(l.Lock)
 		}
-		l.ExpiresAt = stamp(now).Add(ttl)
+		l.setExpiry(now, ttl)
 		l.TTL = ttl
-		s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
-		return store.AcquireResult{Lock: *l, Renewed: true}, nil
+		s.schedule(lockKey(p.id, l.File), l.deadline)
+		return store.AcquireResult{Lock: l.Lock, Renewed: true}, nil
 	}
 	var res store.AcquireResult
 	if f, ok := p.held[req.User]; ok {
 		if old := s.live(p, p.locks[f], now); old != nil {
 			if !req.ReleasePrevious {
-				return store.AcquireResult{}, filelock.LockError(filelock.EUserHasLock, *old, "%s already holds %s", old.User, old.File)
+				return store.AcquireResult{}, store.ErrUserHasLock(old.Lock)
 			}
 			released := s.release(p, old, filelock.ReasonSwitched)
 			res.Released = &released
 		}
 	}
-	at := stamp(now)
-	l = &filelock.Lock{ProjectID: p.id, File: req.File, User: req.User, Token: int64(s.nextSeq(p)), AcquiredAt: at, ExpiresAt: at.Add(ttl), TTL: ttl}
+	l = &lock{Lock: filelock.Lock{ProjectID: p.id, File: req.File, User: req.User, Token: int64(s.nextSeq(p)), AcquiredAt: stamp(now), TTL: ttl}}
+	l.setExpiry(now, ttl)
 	p.locks[l.File] = l
 	p.held[l.User] = l.File
-	s.append(p, filelock.Event{Type: filelock.EventLockAcquired, Lock: *l})
-	s.schedule(lockKey(p.id, l.File), l.ExpiresAt)
-	res.Lock = *l
+	s.append(p, filelock.Event{Type: filelock.EventLockAcquired, Lock: l.Lock})
+	s.schedule(lockKey(p.id, l.File), l.deadline)
+	res.Lock = l.Lock
 	return res, nil
 }
 
@@ -77,21 +75,17 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 		return filelock.Lock{}, err
 	}
 	defer s.mu.Unlock()
-	var l *filelock.Lock
+	var l *lock
 	if p := s.project(req.ProjectID, false); p != nil {
 		l = s.live(p, p.locks[req.File], time.Now())
 	}
 	switch {
 	case l == nil:
-		e := filelock.Errorf(filelock.ENotLocked, "%s is not locked", req.File)
-		e.Field = "file"
-		return filelock.Lock{}, e
+		return filelock.Lock{}, store.ErrNotLocked(req.File)
 	case !req.Force && l.User != req.User:
-		return filelock.Lock{}, filelock.LockError(filelock.ENotOwner, *l, "%s is locked by %s", l.File, l.User)
+		return filelock.Lock{}, store.ErrNotOwner(l.Lock)
 	case req.Token != nil && *req.Token != l.Token:
-		e := filelock.LockError(filelock.EStaleToken, *l, "token %d is not the current token of %s", *req.Token, l.File)
-		e.Field = "token"
-		return filelock.Lock{}, e
+		return filelock.Lock{}, store.ErrStaleToken(*req.Token, l.Lock)
 	}
 	reason := filelock.ReasonUnlocked
 	if req.Force {
@@ -107,18 +101,18 @@ func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock
 	}
 	defer s.mu.Unlock()
 	now := time.Now()
-	var l *filelock.Lock
+	var l *lock
 	if p := s.project(projectID, false); p != nil {
 		if f, ok := p.held[user]; ok {
 			l = s.live(p, p.locks[f], now)
 		}
 	}
 	if l == nil {
-		return filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "%s holds no lock in %s", user, projectID)
+		return filelock.Lock{}, store.ErrNoLockHeld(projectID, user)
 	}
-	l.ExpiresAt = stamp(now).Add(l.TTL)
-	s.schedule(lockKey(projectID, l.File), l.ExpiresAt)
-	return *l, nil
+	l.setExpiry(now, l.TTL)
+	s.schedule(lockKey(projectID, l.File), l.deadline)
+	return l.Lock, nil
 }
 
 // Status implements store.Store.
@@ -127,13 +121,14 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 		return filelock.Status{}, err
 	}
 	defer s.mu.Unlock()
-	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}, LastEventID: filelock.InitialEventID}
+	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}, LastEventID: filelock.InitialEventID,
+		ServerTime: stamp(time.Now())}
 	p := s.project(projectID, false)
 	if p == nil {
 		return st, nil
 	}
 	for _, l := range p.locks {
-		st.Locks = append(st.Locks, *l)
+		st.Locks = append(st.Locks, l.Lock)
 	}
 	slices.SortFunc(st.Locks, func(a, b filelock.Lock) int { return strings.Compare(a.File, b.File) })
 	for u := range p.present {
@@ -148,11 +143,11 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 
 // live returns l unless it is nil or expired; an expired lock is released
 // with reason expired first (lazy expiry).
-func (s *Store) live(p *project, l *filelock.Lock, now time.Time) *filelock.Lock {
+func (s *Store) live(p *project, l *lock, now time.Time) *lock {
 	if l == nil {
 		return nil
 	}
-	if !now.Before(l.ExpiresAt) {
+	if !now.Before(l.deadline) {
 		s.release(p, l, filelock.ReasonExpired)
 		return nil
 	}
@@ -160,10 +155,10 @@ func (s *Store) live(p *project, l *filelock.Lock, now time.Time) *filelock.Lock
 }
 
 // release removes the lock, appends its lock_released and returns it.
-func (s *Store) release(p *project, l *filelock.Lock, reason string) filelock.Lock {
+func (s *Store) release(p *project, l *lock, reason string) filelock.Lock {
 	delete(p.locks, l.File)
 	delete(p.held, l.User)
 	s.cancel(lockKey(p.id, l.File))
-	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: *l, Reason: reason})
-	return *l
+	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: l.Lock, Reason: reason})
+	return l.Lock
 }

@@ -18,6 +18,7 @@ func newStore(tb testing.TB, opts store.Options) store.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store { return newStore(t, opts) })
+	storetest.RunDeliveries(t, func(t *testing.T, opts store.Options) store.Store { return newStore(t, opts) })
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -24,10 +24,12 @@ var (
 // Store is the in-process store. Create it with New.
 type Store struct {
 	opts      store.Options
-	idleAfter time.Duration // IdleAfter; shorter in tests
+	idleAfter time.Duration    // IdleAfter; shorter in tests
+	wall      func() time.Time // seeds event seqs; time.Now but in tests
 
 	mu       sync.Mutex
 	closed   bool
+	top      uint64 // the highest Seq handed out, in any project
 	projects map[string]*project
 	subs     map[string]map[*feed]struct{} // project → subscribed feeds
 	feeds    map[*feed]struct{}
@@ -42,10 +44,25 @@ type project struct {
 	base    uint64 // Seq before the first event (unix ms * 1000 at the first event)
 	seq     uint64 // Seq of the newest event; 0 before the first
 	hist    []filelock.Event
-	locks   map[string]*filelock.Lock // by file
-	held    map[string]string         // user → file
-	conns   map[string]*conn          // connection id → connection
-	present map[string]int            // user → live connections
+	locks   map[string]*lock  // by file
+	held    map[string]string // user → file
+	conns   map[string]*conn  // connection id → connection
+	present map[string]int    // user → live connections
+}
+
+// lock is a held lock with its deadline: the instant of its ExpiresAt on
+// the monotonic clock, so a step of the wall clock neither frees a lock
+// early nor keeps it late.
+type lock struct {
+	filelock.Lock
+	deadline time.Time // carries time.Now's monotonic reading
+}
+
+// setExpiry sets the lock's ExpiresAt to now + ttl (millisecond precision,
+// like the wire format) and its deadline to that instant.
+func (l *lock) setExpiry(now time.Time, ttl time.Duration) {
+	l.ExpiresAt = stamp(now).Add(ttl)
+	l.deadline = now.Add(l.ExpiresAt.Sub(now)) // Sub by the wall clock; Add keeps now's monotonic reading
 }
 
 type conn struct {
@@ -75,6 +92,7 @@ func New(opts store.Options) *Store {
 	return &Store{
 		opts:      opts,
 		idleAfter: IdleAfter,
+		wall:      time.Now,
 		projects:  map[string]*project{},
 		subs:      map[string]map[*feed]struct{}{},
 		feeds:     map[*feed]struct{}{},
@@ -102,7 +120,7 @@ func (s *Store) begin(ctx context.Context) error {
 func (s *Store) project(id string, create bool) *project {
 	p := s.projects[id]
 	if p == nil && create {
-		p = &project{id: id, locks: map[string]*filelock.Lock{}, held: map[string]string{}, conns: map[string]*conn{}, present: map[string]int{}}
+		p = &project{id: id, locks: map[string]*lock{}, held: map[string]string{}, conns: map[string]*conn{}, present: map[string]int{}}
 		s.projects[id] = p
 	}
 	return p

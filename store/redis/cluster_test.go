@@ -25,6 +25,7 @@ func newClusterStore(tb testing.TB, opts store.Options) *redis.Store {
 
 func TestConformanceCluster(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store { return newClusterStore(t, opts) })
+	storetest.RunDeliveries(t, func(t *testing.T, opts store.Options) store.Store { return newClusterStore(t, opts) })
 }
 
 // clusterPair returns two Store instances on one prefix of the cluster,

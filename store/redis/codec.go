@@ -11,10 +11,11 @@ import (
 
 // wireEvent is the compact JSON of an event in the stream and on Pub/Sub,
 // written by lua/lib.lua's emit. Numbers travel as strings (Lua would round
-// them): s seq, k token, a acquired_at ms, x expires_at ms, l ttl ms.
+// them): s seq, p the seq of the event before it (0: none), k token, a acquired_at ms, x expires_at ms, l ttl ms.
 type wireEvent struct {
 	T string `json:"t"`
 	S string `json:"s"`
+	P string `json:"p"`
 	F string `json:"f"`
 	U string `json:"u"`
 	K string `json:"k"`
@@ -34,7 +35,11 @@ func decodeEvent(projectID, js string) (filelock.Event, error) {
 	if err != nil {
 		return filelock.Event{}, fmt.Errorf("redis store: bad event seq %q", w.S)
 	}
-	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq, Prev: seq - 1}
+	prev, err := strconv.ParseUint(w.P, 10, 64)
+	if err != nil || prev >= seq {
+		return filelock.Event{}, fmt.Errorf("redis store: bad event prev %q", w.P)
+	}
+	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq, Prev: prev}
 	switch w.T {
 	case filelock.EventLockAcquired, filelock.EventLockReleased:
 		ev.Lock = filelock.Lock{ProjectID: projectID, File: w.F, User: w.U, Token: num(w.K),
@@ -91,17 +96,4 @@ func reply(v any) (code string, rest []any, err error) {
 		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
 	}
 	return code, a[1:], nil
-}
-
-// dueOf reads a next_due reply: ms, or -1 for none.
-func dueOf(v any) int64 {
-	s, ok := v.(string)
-	if !ok {
-		return -1
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
-	}
-	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"filelock"
@@ -23,20 +24,43 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Ac
 		relprev = "1"
 	}
 	c := s.project(acquireScript, req.ProjectID, req.File, req.File, req.User, ttl.Milliseconds(), relprev)
-	code, rest, err := s.runRegistered(ctx, req.ProjectID, ttl, c)
+	return s.acquireReply(ctx, req.ProjectID, ttl, c)
+}
+
+// Claim implements store.Store: one script (lua/claim.lua) on the
+// project's slot tries the files in order.
+func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.AcquireResult, error) {
+	ttl := s.opts.ClampTTL(req.TTL)
+	args := make([]any, 0, 2+len(req.Files))
+	args = append(args, req.User, ttl.Milliseconds())
+	for _, f := range req.Files {
+		args = append(args, f)
+	}
+	return s.acquireReply(ctx, req.ProjectID, ttl, s.project(claimScript, req.ProjectID, "", args...))
+}
+
+// acquireReply runs an acquire or claim script with its hint and reads its
+// reply.
+func (s *Store) acquireReply(ctx context.Context, projectID string, ttl time.Duration, c *call) (store.AcquireResult, error) {
+	code, rest, err := s.runHinted(ctx, projectID, ttl, c)
 	if err != nil {
 		return store.AcquireResult{}, err
 	}
-	l, err := decodeLock(req.ProjectID, rest[0])
+	if code == "none_free" {
+		return store.AcquireResult{}, store.ErrNoneFree()
+	}
+	if len(rest) == 0 {
+		return store.AcquireResult{}, errShort(c)
+	}
+	l, err := decodeLock(projectID, rest[0])
 	if err != nil {
 		return store.AcquireResult{}, err
 	}
 	switch code {
 	case "ok":
-		s.registerAfter(ctx, req.ProjectID, dueOf(rest[1]))
 		res := store.AcquireResult{Lock: l}
-		if len(rest) > 2 {
-			r, err := decodeLock(req.ProjectID, rest[2])
+		if len(rest) > 1 {
+			r, err := decodeLock(projectID, rest[1])
 			if err != nil {
 				return store.AcquireResult{}, err
 			}
@@ -46,26 +70,11 @@ func (s *Store) Acquire(ctx context.Context, req store.AcquireRequest) (store.Ac
 	case "renewed":
 		return store.AcquireResult{Lock: l, Renewed: true}, nil
 	case "file_locked":
-		return store.AcquireResult{}, filelock.LockError(filelock.EFileLocked, l, "%s is locked by %s", l.File, l.User)
+		return store.AcquireResult{}, store.ErrFileLocked(l)
 	case "user_has_lock":
-		return store.AcquireResult{}, filelock.LockError(filelock.EUserHasLock, l, "%s already holds %s", l.User, l.File)
+		return store.AcquireResult{}, store.ErrUserHasLock(l)
 	}
 	return store.AcquireResult{}, fmt.Errorf("redis store: acquire: unexpected reply %q", code)
-}
-
-// Claim implements store.Store.
-//
-// TODO(claim.lua): one script over the listed files; until then each file
-// is tried in turn, which is atomic per file but not over the list.
-func (s *Store) Claim(ctx context.Context, req store.ClaimRequest) (store.AcquireResult, error) {
-	for _, f := range req.Files {
-		res, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: req.ProjectID, File: f, User: req.User, TTL: req.TTL, ReleasePrevious: true})
-		if filelock.ErrorCode(err) == filelock.EFileLocked {
-			continue
-		}
-		return res, err
-	}
-	return store.AcquireResult{}, filelock.Errorf(filelock.ENoneFree, "every listed file is locked by another user")
 }
 
 // Release implements store.Store.
@@ -83,7 +92,10 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 		return filelock.Lock{}, err
 	}
 	if code == "not_locked" {
-		return filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "%s is not locked", req.File)
+		return filelock.Lock{}, store.ErrNotLocked(req.File)
+	}
+	if len(rest) == 0 {
+		return filelock.Lock{}, errShort(c)
 	}
 	l, err := decodeLock(req.ProjectID, rest[0])
 	if err != nil {
@@ -93,21 +105,27 @@ func (s *Store) Release(ctx context.Context, req store.ReleaseRequest) (filelock
 	case "ok":
 		return l, nil
 	case "not_owner":
-		return filelock.Lock{}, filelock.LockError(filelock.ENotOwner, l, "%s is locked by %s", l.File, l.User)
+		return filelock.Lock{}, store.ErrNotOwner(l)
 	case "stale_token":
-		return filelock.Lock{}, filelock.LockError(filelock.EStaleToken, l, "token %s is not the current token %d of %s", token, l.Token, l.File)
+		return filelock.Lock{}, store.ErrStaleToken(*req.Token, l)
 	}
 	return filelock.Lock{}, fmt.Errorf("redis store: release: unexpected reply %q", code)
 }
 
-// Heartbeat implements store.Store.
+// Heartbeat implements store.Store. A heartbeat only moves a due time
+// later, so it needs no hint (the script re-registers the project in its
+// slot's due index).
 func (s *Store) Heartbeat(ctx context.Context, projectID, user string) (filelock.Lock, error) {
-	code, rest, err := s.runReply(ctx, s.project(heartbeatScript, projectID, "", user))
+	c := s.project(heartbeatScript, projectID, "", user)
+	code, rest, err := s.runReply(ctx, c)
 	if err != nil {
 		return filelock.Lock{}, err
 	}
 	if code == "not_locked" {
-		return filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "%s holds no lock in project %s", user, projectID)
+		return filelock.Lock{}, store.ErrNoLockHeld(projectID, user)
+	}
+	if len(rest) == 0 {
+		return filelock.Lock{}, errShort(c)
 	}
 	return decodeLock(projectID, rest[0])
 }
@@ -119,7 +137,7 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 		return filelock.Status{}, err
 	}
 	a, ok := c.cmd.Val().([]any)
-	if !ok || len(a) != 3 {
+	if !ok || len(a) != 4 {
 		return filelock.Status{}, fmt.Errorf("redis store: bad status reply %v", c.cmd.Val())
 	}
 	st := filelock.Status{ProjectID: projectID, Locks: []filelock.Lock{}, Users: []string{}}
@@ -136,15 +154,9 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 	for _, u := range users {
 		st.Users = append(st.Users, u.(string))
 	}
-	slices.SortFunc(st.Locks, func(a, b filelock.Lock) int {
-		switch {
-		case a.File < b.File:
-			return -1
-		case a.File > b.File:
-			return 1
-		}
-		return 0
-	})
+	now, _ := a[3].(string)
+	st.ServerTime = ms(now)
+	slices.SortFunc(st.Locks, func(a, b filelock.Lock) int { return strings.Compare(a.File, b.File) })
 	slices.Sort(st.Users)
 	return st, nil
 }
@@ -155,12 +167,16 @@ func (s *Store) Events(ctx context.Context, projectID, afterID string) ([]filelo
 	if !ok {
 		return nil, store.ErrHistoryGone
 	}
-	code, rest, err := s.runReply(ctx, s.project(eventsScript, projectID, "", strconv.FormatUint(after, 10)))
+	c := s.project(eventsScript, projectID, "", strconv.FormatUint(after, 10))
+	code, rest, err := s.runReply(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	if code == "gone" {
 		return nil, store.ErrHistoryGone
+	}
+	if len(rest) == 0 {
+		return nil, errShort(c)
 	}
 	raw, _ := rest[0].([]any)
 	evs := make([]filelock.Event, 0, len(raw))
@@ -177,30 +193,17 @@ func (s *Store) Events(ctx context.Context, projectID, afterID string) ([]filelo
 
 // Connect implements store.Store.
 func (s *Store) Connect(ctx context.Context, projectID, user, connID string, lease time.Duration) error {
-	c := s.project(connectScript, projectID, "", user, connID, lease.Milliseconds())
-	_, rest, err := s.runRegistered(ctx, projectID, lease, c)
-	if err != nil {
-		return err
-	}
-	s.registerAfter(ctx, projectID, dueOf(rest[0]))
-	return nil
+	_, _, err := s.runHinted(ctx, projectID, lease, s.project(connectScript, projectID, "", user, connID, lease.Milliseconds()))
+	return err
 }
 
 // Disconnect implements store.Store.
 func (s *Store) Disconnect(ctx context.Context, projectID, connID string) error {
-	c := s.project(disconnectScript, projectID, "", connID)
-	_, rest, err := s.runRegistered(ctx, projectID, s.opts.DisconnectGrace, c)
-	if err != nil {
-		return err
-	}
-	s.registerAfter(ctx, projectID, dueOf(rest[0]))
-	return nil
+	_, _, err := s.runHinted(ctx, projectID, s.opts.DisconnectGrace, s.project(disconnectScript, projectID, "", connID))
+	return err
 }
 
-// Refresh implements store.Store. Leases only grow, so renewing asks
-// nothing new of the reaper; when a connection was recorded again, the
-// project's next due time is registered with it afterwards (rare: only
-// after an outage, so the common refresh stays one script).
+// Refresh implements store.Store.
 func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Conn, lease time.Duration) error {
 	if len(conns) == 0 {
 		return nil
@@ -209,14 +212,8 @@ func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Con
 	for _, c := range conns {
 		args = append(args, c.ID, c.User)
 	}
-	_, rest, err := s.runReply(ctx, s.project(refreshScript, projectID, "", args...))
-	if err != nil {
-		return err
-	}
-	if n, _ := rest[len(rest)-1].(int64); n > 0 {
-		s.registerAfter(ctx, projectID, dueOf(rest[0]))
-	}
-	return nil
+	_, _, err := s.runHinted(ctx, projectID, lease, s.project(refreshScript, projectID, "", args...))
+	return err
 }
 
 // runReply runs one project script and splits its {code, ...} reply.
@@ -224,11 +221,28 @@ func (s *Store) runReply(ctx context.Context, c *call) (string, []any, error) {
 	if err := s.run(ctx, c); err != nil {
 		return "", nil, err
 	}
-	code, rest, err := reply(c.cmd.Val())
-	if err == nil && len(rest) == 0 && code != "not_locked" && code != "gone" {
-		err = errShort(c)
+	return reply(c.cmd.Val())
+}
+
+// runHinted runs a project script that may add a due time no earlier than
+// now+d and splits its reply. When d is within hintWindow (further ahead,
+// the reapers' sweep hints it in time), a hint of the project's slot for
+// now+d (lua/hint.lua) follows the script in the same round trip. It comes
+// after the script (on one Redis, and on the project's node in a Cluster
+// when the shard lives there too), so a reaper that reads the hint sees
+// what the script indexed. A failed hint is not an error: the sweep finds
+// the slot.
+func (s *Store) runHinted(ctx context.Context, projectID string, d time.Duration, c *call) (string, []any, error) {
+	if d > hintWindow {
+		return s.runReply(ctx, c)
 	}
-	return code, rest, err
+	slot := slotOf(projectID)
+	h := &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "rel", d.Milliseconds()}}
+	s.pipeline(ctx, c, h)
+	if err := wrap(c.cmd.Err()); err != nil {
+		return "", nil, err
+	}
+	return reply(c.cmd.Val())
 }
 
 func errShort(c *call) error { return fmt.Errorf("redis store: short reply %v", c.cmd.Val()) }

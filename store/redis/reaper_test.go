@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"filelock"
 	"filelock/internal/redistest"
 	"filelock/store"
@@ -216,4 +218,86 @@ func TestIdleProjectExpires(t *testing.T) {
 	if again.Lock.Token <= first.Lock.Token {
 		t.Fatalf("token %d after the project was forgotten, not above %d", again.Lock.Token, first.Lock.Token)
 	}
+}
+
+// deleteHints deletes every reaper hint of the prefix, as a failover of
+// the nodes holding them to replicas that missed them would.
+func deleteHints(t *testing.T, rdb goredis.UniversalClient, prefix string) {
+	t.Helper()
+	var mu sync.Mutex // ForEachMaster runs on every master at once
+	var keys []string
+	collect := func(ctx context.Context, c *goredis.Client) error {
+		ks, err := c.Keys(ctx, prefix+"*reaper*").Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if cc, ok := rdb.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(t.Context(), collect)
+	} else {
+		err = collect(t.Context(), rdb.(*goredis.Client))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("no reaper hint to delete")
+	}
+	for _, k := range keys {
+		if err := rdb.Del(t.Context(), k).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// lostHints: locks registered while the reaper's hints are lost (deleted
+// right after the acquisitions) are still released as expired, within the
+// sweep's bound, in every project.
+func lostHints(t *testing.T, rdb goredis.UniversalClient, projects []string) {
+	prefix := redistest.Prefix(t)
+	s := redis.New(rdb, storetest.Opts(), prefix)
+	ctx := t.Context()
+	var locks []filelock.Lock
+	for _, p := range projects {
+		r, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: p, File: "a", User: "u", TTL: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		locks = append(locks, r.Lock)
+	}
+	deleteHints(t, rdb, prefix)
+	runAll(t, s)
+	for i, p := range projects {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			evs, err := s.Events(ctx, p, fmt.Sprint(locks[i].Token))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) > 0 {
+				if evs[0].Type != filelock.EventLockReleased || evs[0].Reason != filelock.ReasonExpired {
+					t.Fatalf("%s: %+v", p, evs)
+				}
+				// The sweep's period is 3 s; allow for a loaded machine.
+				if lag := time.Since(locks[i].ExpiresAt); lag > 6*time.Second {
+					t.Fatalf("%s: released %v after expires_at", p, lag)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a lock whose reaper hint was lost is never released", p)
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
+	}
+}
+
+func TestLostHints(t *testing.T) {
+	lostHints(t, redistest.Shared(t).Client(t), []string{"p1", "p2", "p3"})
+}
+
+func TestClusterLostHints(t *testing.T) {
+	lostHints(t, redistest.SharedCluster(t).Client(t), spreadProjects(t))
 }

@@ -22,8 +22,9 @@ func newScript(src string) *script {
 	return &script{src: src, sha: hex.EncodeToString(h[:])}
 }
 
+// projectScript is a script of one project: lib.lua, project.lua, name.lua.
 func projectScript(name string) *script {
-	return newScript(luaFile("lib") + luaFile(name))
+	return newScript(luaFile("lib") + luaFile("project") + luaFile(name))
 }
 
 func luaFile(name string) string {
@@ -36,6 +37,7 @@ func luaFile(name string) string {
 
 var (
 	acquireScript    = projectScript("acquire")
+	claimScript      = projectScript("claim")
 	releaseScript    = projectScript("release")
 	heartbeatScript  = projectScript("heartbeat")
 	statusScript     = projectScript("status")
@@ -43,11 +45,11 @@ var (
 	connectScript    = projectScript("connect")
 	disconnectScript = projectScript("disconnect")
 	refreshScript    = projectScript("refresh")
-	reapScript       = projectScript("reap")
 
-	registerScript   = newScript(luaFile("register"))
-	dueScript        = newScript(luaFile("due"))
-	rescheduleScript = newScript(luaFile("reschedule"))
+	reapScript   = newScript(luaFile("lib") + luaFile("reap"))
+	hintScript   = newScript(luaFile("hint"))
+	takeScript   = newScript(luaFile("take"))
+	settleScript = newScript(luaFile("settle"))
 )
 
 // call is one script invocation.
@@ -58,19 +60,25 @@ type call struct {
 	cmd    *goredis.Cmd
 }
 
-// project returns a call of a project script with lib.lua's common ARGV.
+// project returns a call of a project script with project.lua's KEYS and
+// common ARGV.
 func (s *Store) project(sc *script, projectID, file string, args ...any) *call {
 	keys := s.keys(projectID, file)
-	common := []any{keys[8][:len(keys[8])-len(file)], s.opts.History, s.opts.DisconnectGrace.Milliseconds(), backstopMargin.Milliseconds()}
+	common := []any{s.prefix, projectID, s.opts.History, s.opts.DisconnectGrace.Milliseconds(), backstopMargin.Milliseconds()}
 	return &call{script: sc, keys: keys, args: append(common, args...)}
 }
 
 // run runs the calls in one round trip, in order (on one Redis; on a
-// Cluster, calls to one slot keep their order). A script Redis does not know
-// yet (a new or restarted server) is sent in full. The error is the last
-// call's, mapped by wrap (earlier calls are auxiliary); each call's reply is
-// in its cmd.
+// Cluster, calls to one slot keep their order), and returns the last
+// call's error, mapped by wrap. Each call's reply is in its cmd.
 func (s *Store) run(ctx context.Context, calls ...*call) error {
+	s.pipeline(ctx, calls...)
+	return wrap(calls[len(calls)-1].cmd.Err())
+}
+
+// pipeline sends the calls in one round trip, in order. A script Redis
+// does not know yet (a new or restarted server) is sent in full.
+func (s *Store) pipeline(ctx context.Context, calls ...*call) {
 	if len(calls) == 1 {
 		calls[0].send(ctx, s.rdb, "evalsha", calls[0].script.sha)
 	} else {
@@ -86,7 +94,6 @@ func (s *Store) run(ctx context.Context, calls ...*call) error {
 			c.send(ctx, s.rdb, "eval", c.script.src)
 		}
 	}
-	return wrap(calls[len(calls)-1].cmd.Err())
 }
 
 // send runs the call as EVALSHA or EVAL (queues it, on a pipeline). The

@@ -6,22 +6,36 @@
 // Key layout, P being the key prefix and p the project id (which cannot
 // contain braces, so {p} is the project's Redis Cluster hash tag):
 //
-//	P lock:{p}:<file>   hash user, token, acq, exp, ttl; Redis TTL exp + 1 min
+//	P lock:{p}:<file>   hash user, token, acq, exp, ttl; Redis TTL expires_at
+//	                    + backstopMargin (1 s)
+//	P holders:{p}       hash file -> "<token>:<acq>:<ttl>:<user>" (no TTL)
 //	P users:{p}         hash user -> "<token>:<file>" held
 //	P expiry:{p}        zset file -> expires_at ms
-//	P meta:{p}          hash seq (last event), base (seq before the first event)
+//	P meta:{p}          hash seq (last event)
 //	P events:{p}        stream, id <seq>-0, exact MAXLEN Options.History; also
 //	                    the Pub/Sub channel the events are published on
 //	P conns:{p}         zset connID -> lease deadline ms
 //	P connuser:{p}      hash connID -> user
 //	P present:{p}       hash user -> live connections
 //	P grace:{p}         zset user -> disconnect release deadline ms
-//	P {reaper}:due      zset project -> earliest due ms (reaper slot)
-//	P {reaper}:ver      hash project -> registration version (reaper slot)
+//	P due:{t}           zset project -> earliest due ms, for the projects of
+//	                    one Cluster slot (t is a hash tag of that slot)
+//	P {reaper.k}:due    zset slot -> earliest due ms (hint shard k of 16)
+//	P {reaper.k}:ver    hash slot -> hint version
 //
-// Event seqs start at base = the Redis time in ms × 1000 when a project's
-// meta is created, so if Redis comes back empty, tokens and event ids still
-// go up.
+// Every project script updates its slot's due index atomically. Hints tell
+// reapers which slots to look at: each reaper sweeps every slot's index once
+// a second and hints what is due within two seconds; a script whose due time
+// may be nearer than that hints its slot itself, in the same round trip. So
+// a lost hint delays an expiry by at most a second (see reaper.go).
+//
+// Event seqs (and so tokens) are taken hybrid-logical-clock style: the
+// larger of the project's last seq + 1 and the Redis time in ms × 1000. So
+// when Redis loses writes (comes back empty or from an older snapshot, fails
+// over to a replica that lagged), tokens and event ids still go up, provided
+// its clock is not behind the time of the lost writes; a resume id that the
+// store lost is unknown to it (store.ErrHistoryGone). Each event records the
+// seq of the one before it (filelock.Event.Prev), since seqs jump.
 package redis
 
 import (
@@ -62,13 +76,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // their owners, Run ends with its context.
 func (s *Store) Close() error { return nil }
 
-// keys is the key set of one project, in the order of lua/lib.lua's KEYS.
+// keys is the key set of one project, in the order of lua/project.lua's
+// KEYS.
 func (s *Store) keys(projectID, file string) []string {
 	tag := "{" + projectID + "}"
 	p := s.prefix
-	lock := p + "lock:" + tag + ":" + file
-	return []string{p + "meta:" + tag, p + "events:" + tag, p + "users:" + tag, p + "expiry:" + tag,
-		p + "conns:" + tag, p + "connuser:" + tag, p + "present:" + tag, p + "grace:" + tag, lock}
+	return []string{p + "meta:" + tag, p + "events:" + tag, p + "users:" + tag, p + "holders:" + tag,
+		p + "expiry:" + tag, p + "conns:" + tag, p + "connuser:" + tag, p + "present:" + tag, p + "grace:" + tag,
+		p + "lock:" + tag + ":" + file, s.dueKey(slotOf(projectID))}
 }
 
 // channel is the project's Pub/Sub channel (the name of its events stream).
@@ -83,10 +98,6 @@ func (s *Store) projectOf(channel string) string {
 		return ""
 	}
 	return p[:len(p)-1]
-}
-
-func (s *Store) reaperKeys() []string {
-	return []string{s.prefix + "{reaper}:due", s.prefix + "{reaper}:ver"}
 }
 
 // wrap maps a Redis failure to store_unavailable; a reply error that is not

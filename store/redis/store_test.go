@@ -22,6 +22,7 @@ func newStore(tb testing.TB, opts store.Options) *redis.Store {
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, opts store.Options) store.Store { return newStore(t, opts) })
+	storetest.RunDeliveries(t, func(t *testing.T, opts store.Options) store.Store { return newStore(t, opts) })
 }
 
 func BenchmarkStore(b *testing.B) {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,9 @@ import (
 //   - Contended: acquire attempts of many users on few files of one project
 //     (a refusal counts as an op), releasing what was won;
 //   - Heartbeat: heartbeats of many users' locks;
+//   - LockUnlockLoaded/{none,100k}: LockUnlock with the reaper running,
+//     beside no other lock or beside 100,000 live locks over 10,000
+//     projects (the cost of a lock must not grow with the locks held);
 //   - ExpiryLag: how long after expires_at a feed sees the expired release
 //     (I4 asks for under 1 s), reported as lag-mean-ms and lag-max-ms.
 func Bench(b *testing.B, newStore func(b *testing.B, opts store.Options) store.Store) {
@@ -70,6 +74,38 @@ func Bench(b *testing.B, newStore func(b *testing.B, opts store.Options) store.S
 		})
 	})
 	b.Run("ExpiryLag", func(b *testing.B) { benchExpiryLag(b, newStore) })
+	for _, held := range []struct {
+		name            string
+		projects, files int
+	}{{"none", 0, 0}, {"100k", 10000, 10}} {
+		b.Run("LockUnlockLoaded/"+held.name, func(b *testing.B) {
+			s := newStore(b, opts)
+			ctx, cancel := context.WithCancel(b.Context())
+			ran := make(chan struct{})
+			go func() { _ = s.Run(ctx); close(ran) }()
+			defer func() { cancel(); <-ran }()
+			fill(b, s, held.projects, held.files)
+			var worker atomic.Int64
+			runParallel(b, func(pb *testing.PB) {
+				w := worker.Add(1)
+				project := fmt.Sprintf("held-%d", int(w)*7919%max(held.projects, 16))
+				user := fmt.Sprintf("bench-%d", w)
+				file := fmt.Sprintf("bench/%d.jpg", w)
+				for pb.Next() {
+					r, err := s.Acquire(b.Context(), store.AcquireRequest{ProjectID: project, File: file, User: user})
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					tok := r.Lock.Token
+					if _, err := s.Release(b.Context(), store.ReleaseRequest{ProjectID: project, File: file, User: user, Token: &tok}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 	b.Run("Heartbeat", func(b *testing.B) {
 		s := newStore(b, opts)
 		var worker atomic.Int64
@@ -132,6 +168,31 @@ func benchExpiryLag(b *testing.B, newStore func(b *testing.B, opts store.Options
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "lag-mean-ms")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "lag-max-ms")
+}
+
+// fill takes files locks (of an hour) in each of projects projects, 32 at
+// a time.
+func fill(b *testing.B, s store.Store, projects, files int) {
+	b.Helper()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for j := range jobs {
+				p, f := j/files, j%files
+				_, err := s.Acquire(b.Context(), store.AcquireRequest{ProjectID: fmt.Sprintf("held-%d", p),
+					File: fmt.Sprintf("img/%d.jpg", f), User: fmt.Sprintf("u%d", f), TTL: time.Hour})
+				if err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	for j := range projects * files {
+		jobs <- j
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 // runParallel runs body with 4 goroutines per GOMAXPROCS and reports ops/s.

@@ -12,7 +12,7 @@ import (
 	"filelock/store"
 )
 
-func testContention(t *testing.T, newStore Factory) {
+func testContention(t *testing.T, newStore factory) {
 	// Many users race for few files: never two holders (I1), every
 	// acquisition's token above all before it (I3), and the log replays to
 	// a consistent state.

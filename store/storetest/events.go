@@ -21,13 +21,17 @@ func wantGone(t *testing.T, s store.Store, project, afterID string) {
 	}
 }
 
-func testEvents(t *testing.T, newStore Factory) {
+func testEvents(t *testing.T, newStore factory) {
 	t.Run("NoEvents", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
+		before := time.Now()
 		st := status(t, s, "p1")
 		if st.LastEventID != filelock.InitialEventID || len(st.Locks) != 0 || len(st.Users) != 0 {
 			t.Fatalf("status of a new project: %+v", st)
+		}
+		if st.ServerTime.Before(before.Add(-slack)) || st.ServerTime.After(time.Now().Add(slack)) {
+			t.Fatalf("status server time %v, now is %v", st.ServerTime, before)
 		}
 		if evs := events(t, s, "p1", filelock.InitialEventID); len(evs) != 0 {
 			t.Fatalf("events of a new project: %s", describe(evs))
@@ -261,7 +265,7 @@ func testEvents(t *testing.T, newStore Factory) {
 		}
 		release(t, s, store.ReleaseRequest{ProjectID: "p2", File: "same.jpg", User: "u2"})
 		_, err := s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p2", File: "same.jpg", User: "u2"})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("same.jpg"))
 		st1, st2 := status(t, s, "p1"), status(t, s, "p2")
 		if len(st1.Locks) != 1 || len(st1.Users) != 1 {
 			t.Fatalf("p1 status %+v", st1)

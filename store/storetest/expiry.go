@@ -14,7 +14,7 @@ import (
 // figure belongs to a benchmark).
 const maxLag = 2 * time.Second
 
-func testExpiry(t *testing.T, newStore Factory) {
+func testExpiry(t *testing.T, newStore factory) {
 	// Run releases an expired lock once (two runners on one store), within
 	// the lag, never before expires_at.
 	t.Run("Reaper", func(t *testing.T) {
@@ -132,12 +132,12 @@ func testExpiry(t *testing.T, newStore Factory) {
 
 		mark = status(t, s, "p1").LastEventID
 		_, err := s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "d", User: "u5"})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("d"))
 		expiredThen(mark, d, nil)
 
 		mark = status(t, s, "p1").LastEventID
 		_, err = s.Heartbeat(t.Context(), "p1", "u6")
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNoLockHeld("p1", "u6"))
 		expiredThen(mark, e, nil)
 
 		m := newModel(filelock.Status{})
@@ -155,10 +155,10 @@ func testExpiry(t *testing.T, newStore Factory) {
 		t.Parallel()
 		s := newStore(t, Opts())
 		_, err := s.Heartbeat(t.Context(), "p1", "u1")
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNoLockHeld("p1", "u1"))
 		lock(t, s, "p1", "a", "u2")
 		_, err = s.Heartbeat(t.Context(), "p1", "u1")
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNoLockHeld("p1", "u1"))
 
 		ttl := 400 * time.Millisecond
 		l := acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "b", User: "u1", TTL: ttl}).Lock
@@ -186,7 +186,7 @@ func testExpiry(t *testing.T, newStore Factory) {
 		}
 		// In another project the user holds nothing.
 		_, err = s.Heartbeat(t.Context(), "p2", "u1")
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNoLockHeld("p2", "u1"))
 	})
 
 	// Heartbeats keep a lock alive past its first expires_at while the

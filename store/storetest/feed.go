@@ -65,14 +65,14 @@ func sameEvents(t *testing.T, got, want []filelock.Event) {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.Seq != w.Seq || g.Type != w.Type || g.ProjectID != w.ProjectID || g.Reason != w.Reason || g.User != w.User ||
+		if g.Seq != w.Seq || g.Prev != w.Prev || g.Type != w.Type || g.ProjectID != w.ProjectID || g.Reason != w.Reason || g.User != w.User ||
 			g.Lock.File != w.Lock.File || g.Lock.User != w.Lock.User || g.Lock.Token != w.Lock.Token {
 			t.Fatalf("notice %d: %+v, log has %+v", i, g, w)
 		}
 	}
 }
 
-func testFeed(t *testing.T, newStore Factory) {
+func testFeed(t *testing.T, newStore factory) {
 	t.Run("Delivery", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
@@ -173,7 +173,7 @@ func testFeed(t *testing.T, newStore Factory) {
 				if len(got) == 0 && nt.Event.Seq != want[0].Seq {
 					t.Fatalf("first notice %d, want %d, without a Resync", nt.Event.Seq, want[0].Seq)
 				}
-				if len(got) > 0 && nt.Event.Seq != got[len(got)-1].Seq+1 {
+				if len(got) > 0 && nt.Event.Prev != got[len(got)-1].Seq {
 					t.Fatalf("notice %d after %d without a Resync", nt.Event.Seq, got[len(got)-1].Seq)
 				}
 				got = append(got, nt.Event)

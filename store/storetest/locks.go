@@ -9,7 +9,7 @@ import (
 	"filelock/store"
 )
 
-func testLocks(t *testing.T, newStore Factory) {
+func testLocks(t *testing.T, newStore factory) {
 	t.Run("AcquireRelease", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
@@ -154,21 +154,21 @@ func testLocks(t *testing.T, newStore Factory) {
 		t.Parallel()
 		s := newStore(t, Opts())
 		_, err := s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1"})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("a"))
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1", Force: true})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("a"))
 		held := lock(t, s, "p1", "a", "u1")
 		mark := status(t, s, "p1").LastEventID
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u2"})
 		wantLockErr(t, err, filelock.ENotOwner, held)
 		stale := held.Token - 1
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1", Token: &stale})
-		wantCode(t, err, filelock.EStaleToken)
+		wantErr(t, err, store.ErrStaleToken(stale, held))
 		future := held.Token + 1
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1", Token: &future})
-		wantCode(t, err, filelock.EStaleToken)
+		wantErr(t, err, store.ErrStaleToken(future, held))
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "b", User: "u1"})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("b"))
 		if evs := events(t, s, "p1", mark); len(evs) != 0 {
 			t.Fatalf("refused releases appended events: %s", describe(evs))
 		}
@@ -178,9 +178,9 @@ func testLocks(t *testing.T, newStore Factory) {
 		tok := held.Token
 		sameLock(t, release(t, s, store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1", Token: &tok}), held)
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1"})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("a"))
 		_, err = s.Release(t.Context(), store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1", Token: &tok})
-		wantCode(t, err, filelock.ENotLocked)
+		wantErr(t, err, store.ErrNotLocked("a"))
 	})
 
 	t.Run("Force", func(t *testing.T) {

@@ -43,7 +43,7 @@ func wantPresence(t *testing.T, s store.Store, project, mark string, want ...str
 	return lastID(mark, evs)
 }
 
-func testPresence(t *testing.T, newStore Factory) {
+func testPresence(t *testing.T, newStore factory) {
 	t.Run("JoinLeave", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())

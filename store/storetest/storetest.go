@@ -21,8 +21,8 @@ import (
 	"filelock/store"
 )
 
-// Factory returns a fresh, isolated store with the given options.
-type Factory func(t *testing.T, opts store.Options) store.Store
+// factory returns a fresh, isolated store with the given options.
+type factory = func(t *testing.T, opts store.Options) store.Store
 
 // Opts are the short durations the suite runs with.
 func Opts() store.Options {
@@ -37,8 +37,9 @@ func Opts() store.Options {
 
 // Run runs the whole conformance suite against the stores newStore makes.
 func Run(t *testing.T, newStore func(t *testing.T, opts store.Options) store.Store) {
-	f := Factory(newStore)
+	f := newStore
 	t.Run("Locks", func(t *testing.T) { testLocks(t, f) })
+	t.Run("Claim", func(t *testing.T) { testClaim(t, f) })
 	t.Run("Contention", func(t *testing.T) { testContention(t, f) })
 	t.Run("Expiry", func(t *testing.T) { testExpiry(t, f) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, f) })
@@ -99,27 +100,42 @@ func release(t *testing.T, s store.Store, req store.ReleaseRequest) filelock.Loc
 	return l
 }
 
-// wantCode fails unless err is a *filelock.Error of code; it returns it.
-func wantCode(t *testing.T, err error, code string) *filelock.Error {
+// wantErr fails unless err is a *filelock.Error with want's code, field,
+// message and lock (the lock's identity), so the stores cannot drift apart
+// (SPEC §3: an error's code, field and lock are the same whichever store
+// runs).
+func wantErr(t *testing.T, err error, want *filelock.Error) {
 	t.Helper()
 	var fe *filelock.Error
 	if !errors.As(err, &fe) {
-		t.Fatalf("got error %v, want a *filelock.Error %s", err, code)
+		t.Fatalf("got error %v, want a *filelock.Error %s", err, want.Code)
 	}
-	if fe.Code != code {
-		t.Fatalf("got error %v, want code %s", err, code)
+	if fe.Code != want.Code || fe.Field != want.Field || fe.Message != want.Message {
+		t.Fatalf("got error %q (code %s, field %q), want %q (code %s, field %q)", fe.Message, fe.Code, fe.Field, want.Message, want.Code, want.Field)
 	}
-	return fe
+	switch {
+	case want.Lock == nil && fe.Lock != nil:
+		t.Fatalf("%s error carries lock %+v, want none", fe.Code, *fe.Lock)
+	case want.Lock != nil && fe.Lock == nil:
+		t.Fatalf("%s error carries no lock", fe.Code)
+	case want.Lock != nil:
+		sameLock(t, *fe.Lock, *want.Lock)
+	}
 }
 
-// wantLockErr checks an error carrying the lock in the way.
+// wantLockErr checks an error of code carrying the lock in the way.
 func wantLockErr(t *testing.T, err error, code string, want filelock.Lock) {
 	t.Helper()
-	fe := wantCode(t, err, code)
-	if fe.Lock == nil {
-		t.Fatalf("%s error carries no lock", code)
+	switch code {
+	case filelock.EFileLocked:
+		wantErr(t, err, store.ErrFileLocked(want))
+	case filelock.EUserHasLock:
+		wantErr(t, err, store.ErrUserHasLock(want))
+	case filelock.ENotOwner:
+		wantErr(t, err, store.ErrNotOwner(want))
+	default:
+		t.Fatalf("test bug: wantLockErr(%s)", code)
 	}
-	sameLock(t, *fe.Lock, want)
 }
 
 // sameLock compares the identity of two locks (and their acquired_at).
@@ -146,8 +162,8 @@ func status(t *testing.T, s store.Store, project string) filelock.Status {
 	return st
 }
 
-// events returns the events after afterID, checking they are contiguous,
-// follow afterID and belong to the project.
+// events returns the events after afterID, checking they are contiguous
+// (each one's Prev is the Seq before it), follow afterID and belong to the project.
 func events(t *testing.T, s store.Store, project, afterID string) []filelock.Event {
 	t.Helper()
 	evs, err := s.Events(t.Context(), project, afterID)
@@ -159,11 +175,20 @@ func events(t *testing.T, s store.Store, project, afterID string) []filelock.Eve
 		if e.ProjectID != project {
 			t.Fatalf("Events(%s): event %d belongs to project %q", project, i, e.ProjectID)
 		}
-		if i > 0 && e.Seq != evs[i-1].Seq+1 {
-			t.Fatalf("Events(%s): Seq %d follows %d", project, e.Seq, evs[i-1].Seq)
+		if e.Seq >= 1<<53 {
+			t.Fatalf("Events(%s): Seq %d is not below 2^53 (JavaScript would round it)", project, e.Seq)
 		}
-		if i == 0 && afterID != filelock.InitialEventID && e.Seq != after+1 {
-			t.Fatalf("Events(%s, %s): first Seq %d", project, afterID, e.Seq)
+		if e.Seq <= e.Prev {
+			t.Fatalf("Events(%s): Seq %d not above its Prev %d", project, e.Seq, e.Prev)
+		}
+		if i > 0 && e.Prev != evs[i-1].Seq {
+			t.Fatalf("Events(%s): Seq %d (Prev %d) follows %d", project, e.Seq, e.Prev, evs[i-1].Seq)
+		}
+		if i == 0 && afterID == filelock.InitialEventID && e.Prev != 0 {
+			t.Fatalf("Events(%s, 0): first Seq %d has Prev %d, not 0 (the project's first event)", project, e.Seq, e.Prev)
+		}
+		if i == 0 && afterID != filelock.InitialEventID && e.Prev != after {
+			t.Fatalf("Events(%s, %s): first Seq %d has Prev %d", project, afterID, e.Seq, e.Prev)
 		}
 	}
 	return evs

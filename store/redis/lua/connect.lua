@@ -1,7 +1,8 @@
--- Connect: record live connection ARGV[6] of ARGV[5] user, leased for
--- ARGV[7] ms (store.Store.Connect).
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] user  ARGV[6] connID  ARGV[7] lease ms
--- Returns {'ok', next_due}.
-connect(ARGV[6], ARGV[5], I(NOW + tonumber(ARGV[7])))
-return {'ok', next_due()}
+-- Connect: record live connection ARGV[7] of ARGV[6] user, leased for
+-- ARGV[8] ms (store.Store.Connect).
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] user  ARGV[7] connID  ARGV[8] lease ms
+-- Returns {'ok'}.
+connect(ARGV[7], ARGV[6], I(NOW + tonumber(ARGV[8])))
+reindex()
+return {'ok'}

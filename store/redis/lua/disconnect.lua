@@ -1,6 +1,7 @@
--- Disconnect: remove connection ARGV[5] (store.Store.Disconnect).
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] connID
--- Returns {'ok', next_due}.
-disconnect(ARGV[5])
-return {'ok', next_due()}
+-- Disconnect: remove connection ARGV[6] (store.Store.Disconnect).
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] connID
+-- Returns {'ok'}.
+disconnect(ARGV[6])
+reindex()
+return {'ok'}

@@ -1,23 +1,23 @@
--- Events: the events after ARGV[5] (store.Store.Events). Changes nothing.
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] the seq to read after ('0': from the project's first event)
--- Returns {'ok', {event JSON...}} or {'gone'} when the events after it are
--- not all in the stream (unknown seq, another life of the store, or fallen
--- out of the history window).
-local seq = redis.call('HGET', K_META, 'seq')
-if not seq then
-  if ARGV[5] == '0' then return {'ok', {}} end
+-- Events: the events after ARGV[6] (store.Store.Events). Changes nothing.
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] the seq to read after ('0': from the project's first event)
+-- Returns {'ok', {event JSON...}}, or {'gone'} when the stream does not hold
+-- that seq nor starts right after it: an unknown seq, one of another life of
+-- the store (lost writes), or one fallen out of the history window.
+local after = ARGV[6]
+local first = redis.call('XRANGE', K_EVENTS, '-', '+', 'COUNT', 1)[1]
+if not first then
+  if after == '0' and redis.call('EXISTS', K_META) == 0 then return {'ok', {}} end
   return {'gone'}
 end
-local base = tonumber(redis.call('HGET', K_META, 'base'))
-local last = tonumber(seq)
-local after = tonumber(ARGV[5])
-if ARGV[5] == '0' then after = base end
-if after < base or after > last then return {'gone'} end
-if after == last then return {'ok', {}} end
-local first = I(after + 1) .. '-0'
-local r = redis.call('XRANGE', K_EVENTS, first, '+')
-if not r[1] or r[1][1] ~= first then return {'gone'} end
+local r
+if cjson.decode(first[2][2]).p == after then
+  r = redis.call('XRANGE', K_EVENTS, '-', '+')
+elseif after ~= '0' and redis.call('XRANGE', K_EVENTS, after .. '-0', after .. '-0')[1] then
+  r = redis.call('XRANGE', K_EVENTS, '(' .. after .. '-0', '+')
+else
+  return {'gone'}
+end
 local out = {}
 for i, e in ipairs(r) do out[i] = e[2][2] end
 return {'ok', out}

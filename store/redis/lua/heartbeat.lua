@@ -1,17 +1,14 @@
--- Heartbeat: extend ARGV[5] user's lock to now + its ttl (store.Store.Heartbeat).
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] user
--- Returns {code[, lock]}, code ok or not_locked.
-local user = ARGV[5]
-
-local file = user_lock(user)
-local l = file and live_lock(file)
-if not l or l.u ~= user then
-  -- Nothing live, or a stale index entry (the key was evicted or deleted
-  -- and the file taken since): never extend someone else's lock.
-  if file then redis.call('HDEL', K_USERS, user) end
-  return {'not_locked'}
+-- Heartbeat: extend ARGV[6] user's lock to now + its ttl (store.Store.Heartbeat).
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] user
+-- Returns {code[, lock]}, code ok or not_locked. Never extends another
+-- user's lock (a stale users entry is dropped). Re-registers the project's
+-- due time.
+local l = held(ARGV[6])
+if l then
+  l.x = NOW + l.l
+  put_lock(l)
 end
-l.x = NOW + l.l
-put_lock(l)
+reindex()
+if not l then return {'not_locked'} end
 return {'ok', lock_reply(l)}

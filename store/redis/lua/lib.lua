@@ -1,29 +1,38 @@
--- Prelude of every project script: the Go side prepends it to the script's
--- own file. Every key of a project carries the hash tag {<project_id>}.
+-- Library of every script: the Go side prepends it to the script's own file
+-- (for a project script, with project.lua in between). It defines no
+-- globals of Redis's; it reads no KEYS or ARGV itself: a script calls
+-- init, then use for each project it works on.
 --
--- KEYS[1] meta      hash   seq (last event's seq), base (seq before the first event)
--- KEYS[2] events    stream of events, id <seq>-0, field e = event JSON;
---                   also the name of the project's Pub/Sub channel
--- KEYS[3] users     hash   user -> "<token>:<file>" of the lock the user holds
--- KEYS[4] expiry    zset   file -> expires_at ms
--- KEYS[5] conns     zset   connID -> lease deadline ms
--- KEYS[6] connuser  hash   connID -> user
--- KEYS[7] present   hash   user -> number of live connections
--- KEYS[8] grace     zset   user -> deadline ms of the disconnect release
--- KEYS[9] lock      hash   the request's lock key (scripts without a file pass lock-key prefix)
--- ARGV[1] lock-key prefix: lock key = ARGV[1] .. file; hash user, token, acq, exp, ttl (ms)
--- ARGV[2] history (events kept in the stream)
--- ARGV[3] disconnect grace ms
--- ARGV[4] lock-key backstop margin ms (a lock key expires at exp + margin)
--- The script's own arguments start at ARGV[5].
+-- The keys of project p, P being the key prefix (every one carries the hash
+-- tag {p}, so they share p's slot):
+--   P meta:{p}      hash   seq (the last event's seq)
+--   P events:{p}    stream of events, id <seq>-0, field e = event JSON (with
+--                   p, the seq of the event before it); also the name of
+--                   the project's Pub/Sub channel
+--   P users:{p}     hash   user -> "<token>:<file>" of the lock the user holds
+--   P holders:{p}   hash   file -> "<token>:<acq>:<ttl>:<user>" of its lock
+--                   (no Redis TTL: a lock whose key was evicted or vanished is
+--                   still known, and released at its time)
+--   P expiry:{p}    zset   file -> expires_at ms
+--   P conns:{p}     zset   connID -> lease deadline ms
+--   P connuser:{p}  hash   connID -> user
+--   P present:{p}   hash   user -> number of live connections
+--   P grace:{p}     zset   user -> deadline ms of the disconnect release
+--   P lock:{p}:<f>  hash   user, token, acq, exp, ttl (ms) of file f; Redis
+--                   TTL exp + margin, so it vanishes even if no instance runs
+-- and, shared by the projects of one Redis Cluster slot (its key names a tag
+-- of that slot, chosen by the Go side):
+--   K_DUE           zset   project -> the project's earliest due time ms
+--                   (lock expiry, lease, disconnect release); every script
+--                   that changes a project's due times updates it (reindex)
 --
 -- Numbers are passed to Redis as strings formatted with %d: Lua's default
 -- number formatting (%.14g) would round seqs and tokens.
 
-local K_META, K_EVENTS, K_USERS, K_EXPIRY = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local K_CONNS, K_CONNUSER, K_PRESENT, K_GRACE = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local LOCKP, HISTORY = ARGV[1], ARGV[2]
-local GRACE, MARGIN = tonumber(ARGV[3]), tonumber(ARGV[4])
+local P, HISTORY, GRACE, MARGIN
+local PROJECT, LOCKP, K_DUE
+local K_META, K_EVENTS, K_USERS, K_HOLDERS, K_EXPIRY
+local K_CONNS, K_CONNUSER, K_PRESENT, K_GRACE
 
 local function I(n) return string.format('%d', n) end
 
@@ -33,28 +42,55 @@ do
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- next_seq allocates the next event seq. A project without meta (new, or
--- Redis came back empty) starts at base = now ms * 1000, above any seq of an
--- earlier life of the store.
+-- init sets the key prefix, the history length, the disconnect grace ms and
+-- the lock-key margin ms (how long past expires_at a lock key lives).
+local function init(prefix, history, grace, margin)
+  P, HISTORY, GRACE, MARGIN = prefix, history, tonumber(grace), tonumber(margin)
+end
+
+-- use makes project p the one the functions below work on.
+local function use(p)
+  local tag = '{' .. p .. '}'
+  PROJECT, LOCKP = p, P .. 'lock:' .. tag .. ':'
+  K_META, K_EVENTS, K_USERS = P .. 'meta:' .. tag, P .. 'events:' .. tag, P .. 'users:' .. tag
+  K_HOLDERS, K_EXPIRY = P .. 'holders:' .. tag, P .. 'expiry:' .. tag
+  K_CONNS, K_CONNUSER = P .. 'conns:' .. tag, P .. 'connuser:' .. tag
+  K_PRESENT, K_GRACE = P .. 'present:' .. tag, P .. 'grace:' .. tag
+end
+
+-- next_seq allocates the next event seq, hybrid-logical-clock style: above
+-- the project's last seq and at least the Redis time in ms * 1000. So seqs
+-- keep growing when Redis loses writes (a restart from an older snapshot, a
+-- failover to a lagging replica, a flush), as long as the clock is not
+-- behind the time of the lost writes. Below 2^53 until the year 2255, so
+-- Lua's doubles and JavaScript read them exactly. It returns the seq and
+-- the seq of the project's previous event (0: none known).
 local function next_seq()
-  if redis.call('HEXISTS', K_META, 'seq') == 0 then
-    redis.call('HSET', K_META, 'seq', I(NOW * 1000), 'base', I(NOW * 1000))
+  local last = tonumber(redis.call('HGET', K_META, 'seq') or '0')
+  if last == 0 then
+    -- No counter (new project, or lost): never go below the stream's top.
+    local top = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
+    if top then last = tonumber(string.match(top[1], '^%d+')) end
   end
-  return redis.call('HINCRBY', K_META, 'seq', 1)
+  local seq = math.max(last + 1, NOW * 1000)
+  redis.call('HSET', K_META, 'seq', I(seq))
+  return seq, last
 end
 
 -- emit appends the event (a table of string fields, t = type) with a new seq
--- to the stream and publishes it; it returns the seq.
+-- (or seq, prev from next_seq) to the stream and publishes it; it returns
+-- the seq. The event carries p, the seq of the event before it, so readers
+-- see gaps although seqs jump.
 -- The counter and the history of a project expire a day after its last
 -- event (IDLE_MS), so Redis forgets idle projects. That is safe: the next
--- event seeds the counter from the clock again, above every earlier token
+-- event takes its seq from the clock again, above every earlier token
 -- and id, and streams resuming from an old id get a snapshot. Locks and
 -- presence keep keys of their own, which empty out by themselves.
 local IDLE_MS = 86400000
 
-local function emit(ev, seq)
-  seq = seq or next_seq()
-  ev.s = I(seq)
+local function emit(ev, seq, prev)
+  if not seq then seq, prev = next_seq() end
+  ev.s, ev.p = I(seq), I(prev)
   local js = cjson.encode(ev)
   redis.call('XADD', K_EVENTS, 'MAXLEN', HISTORY, I(seq) .. '-0', 'e', js)
   redis.call('PUBLISH', K_EVENTS, js)
@@ -72,23 +108,22 @@ local function user_lock(u)
 end
 
 -- get_lock reads the lock of file without changing anything. A lock whose
--- key is gone while the expiry index still lists it (the key's Redis TTL
--- fired while no instance ran) comes back as an orphan, expired long ago.
+-- key is gone while the expiry index still lists it (evicted, or its Redis
+-- TTL fired while no instance ran) is rebuilt from the holders hash, with
+-- the index's expires_at: it is released when that time has come, not
+-- before. An index entry without a holder comes back as a lock of nobody
+-- (l.u nil), expired.
 local function get_lock(file)
   local v = redis.call('HMGET', LOCKP .. file, 'user', 'token', 'acq', 'exp', 'ttl')
   if v[1] then
     return {f = file, u = v[1], k = tonumber(v[2]), a = tonumber(v[3]), x = tonumber(v[4]), l = tonumber(v[5])}
   end
-  if not redis.call('ZSCORE', K_EXPIRY, file) then return nil end
-  local l = {f = file, k = 0, a = 0, x = 0, l = 0, orphan = true}
-  local all = redis.call('HGETALL', K_USERS)
-  for i = 1, #all, 2 do
-    local j = string.find(all[i + 1], ':', 1, true)
-    if string.sub(all[i + 1], j + 1) == file then
-      l.u, l.k = all[i], tonumber(string.sub(all[i + 1], 1, j - 1))
-    end
-  end
-  return l
+  local x = redis.call('ZSCORE', K_EXPIRY, file)
+  if not x then return nil end
+  local h = redis.call('HGET', K_HOLDERS, file)
+  if not h then return {f = file, k = 0, a = 0, x = 0, l = 0} end
+  local k, a, l, u = string.match(h, '^(%d+):(%d+):(%d+):(.*)$')
+  return {f = file, u = u, k = tonumber(k), a = tonumber(a), x = tonumber(x), l = tonumber(l)}
 end
 
 local function lock_reply(l)
@@ -101,12 +136,14 @@ local function put_lock(l)
   redis.call('PEXPIREAT', key, I(l.x + MARGIN))
   redis.call('ZADD', K_EXPIRY, I(l.x), l.f)
   redis.call('HSET', K_USERS, l.u, I(l.k) .. ':' .. l.f)
+  redis.call('HSET', K_HOLDERS, l.f, I(l.k) .. ':' .. I(l.a) .. ':' .. I(l.l) .. ':' .. l.u)
 end
 
 -- release removes the lock and appends its lock_released event.
 local function release(l, reason)
   redis.call('DEL', LOCKP .. l.f)
   redis.call('ZREM', K_EXPIRY, l.f)
+  redis.call('HDEL', K_HOLDERS, l.f)
   if not l.u then return end -- a dangling index entry: nothing was held
   if user_lock(l.u) == l.f then redis.call('HDEL', K_USERS, l.u) end
   emit({t = 'lock_released', f = l.f, u = l.u, k = I(l.k), r = reason})
@@ -121,6 +158,51 @@ local function live_lock(file)
     return nil
   end
   return l
+end
+
+-- held returns the live lock user holds in the project, checked against
+-- the lock itself: a users entry whose lock is gone or held by another
+-- (stale: the lock vanished and the file was taken since) is dropped.
+local function held(user)
+  local file = user_lock(user)
+  if not file then return nil end
+  local l = live_lock(file)
+  if l and l.u == user then return l end
+  if user_lock(user) == file then redis.call('HDEL', K_USERS, user) end
+  return nil
+end
+
+-- acquire takes file for user with ttl ms (store.Store.Acquire's rules).
+-- It returns the script reply {code, lock[, released lock]}, code one of
+--   ok (new lock), renewed, file_locked (lock = the holder's),
+--   user_has_lock (lock = the user's other lock).
+local function acquire(file, user, ttl, relprev)
+  local cur = live_lock(file)
+  if cur and cur.u == user then
+    cur.x, cur.l = NOW + ttl, ttl
+    put_lock(cur)
+    return {'renewed', lock_reply(cur)}
+  end
+  if cur then
+    return {'file_locked', lock_reply(cur)}
+  end
+  local released
+  local mine = held(user)
+  if mine then
+    if not relprev then
+      return {'user_has_lock', lock_reply(mine)}
+    end
+    release(mine, 'switched')
+    released = mine
+  end
+  local seq, prev = next_seq()
+  local l = {f = file, u = user, k = seq, a = NOW, x = NOW + ttl, l = ttl}
+  put_lock(l)
+  emit({t = 'lock_acquired', f = file, u = user, k = I(l.k), a = I(l.a), x = I(l.x), l = I(ttl)}, seq, prev)
+  if released then
+    return {'ok', lock_reply(l), lock_reply(released)}
+  end
+  return {'ok', lock_reply(l)}
 end
 
 -- disconnect removes a connection; the user's last one appends user_left
@@ -138,21 +220,6 @@ local function disconnect(conn)
   end
 end
 
--- next_due is the project's earliest lock expiry, lease deadline or grace
--- deadline in ms, or -1 when it has none.
-local function next_due()
-  local best
-  for _, k in ipairs({K_EXPIRY, K_CONNS, K_GRACE}) do
-    local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
-    if r[2] then
-      local s = tonumber(r[2])
-      if not best or s < best then best = s end
-    end
-  end
-  if best then return I(best) end
-  return '-1'
-end
-
 -- connect leases connection conn of user until dl (ms, formatted); a
 -- connection not yet recorded is recorded, cancels the user's pending
 -- disconnect release and, as the user's first, appends user_joined. It
@@ -166,6 +233,52 @@ local function connect(conn, user, dl)
     emit({t = 'user_joined', u = user})
   end
   return true
+end
+
+-- reap carries out at most budget due items of the project: expired locks
+-- (reason expired), connections whose lease lapsed, users whose disconnect
+-- grace ran out while absent (their lock: reason disconnected). It returns
+-- the budget left.
+local function reap(budget)
+  for _, f in ipairs(redis.call('ZRANGEBYSCORE', K_EXPIRY, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    live_lock(f)
+    budget = budget - 1
+  end
+  if budget <= 0 then return 0 end
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', K_CONNS, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    disconnect(c)
+    budget = budget - 1
+  end
+  if budget <= 0 then return 0 end
+  for _, u in ipairs(redis.call('ZRANGEBYSCORE', K_GRACE, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    redis.call('ZREM', K_GRACE, u)
+    if redis.call('HEXISTS', K_PRESENT, u) == 0 then
+      local l = held(u)
+      if l then release(l, 'disconnected') end
+    end
+    budget = budget - 1
+  end
+  return budget
+end
+
+-- reindex records the project's earliest lock expiry, lease deadline or
+-- grace deadline in K_DUE (or removes the project when it has none) and
+-- returns it (ms), or nil.
+local function reindex()
+  local best
+  for _, k in ipairs({K_EXPIRY, K_CONNS, K_GRACE}) do
+    local r = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+    if r[2] then
+      local s = tonumber(r[2])
+      if not best or s < best then best = s end
+    end
+  end
+  if best then
+    redis.call('ZADD', K_DUE, I(best), PROJECT)
+  else
+    redis.call('ZREM', K_DUE, PROJECT)
+  end
+  return best
 end
 
 -- ---- the script's own body follows ----

@@ -1,12 +1,13 @@
--- Refresh: renew the leases of live connections to now + ARGV[5] ms
+-- Refresh: renew the leases of live connections to now + ARGV[6] ms
 -- (store.Store.Refresh); a connection not recorded (its lease lapsed, or
--- Redis came back empty) is recorded again as Connect does.
--- KEYS, ARGV[1..4]: see lib.lua.
--- ARGV[5] lease ms  ARGV[6..] pairs connID, user
--- Returns {'ok', next_due, recreated}.
-local dl = I(NOW + tonumber(ARGV[5]))
-local recreated = 0
-for i = 6, #ARGV - 1, 2 do
-  if connect(ARGV[i], ARGV[i + 1], dl) then recreated = recreated + 1 end
+-- Redis came back empty) is recorded again as Connect does. Re-registers
+-- the project's due time.
+-- KEYS, ARGV[1..5]: see project.lua.
+-- ARGV[6] lease ms  ARGV[7..] pairs connID, user
+-- Returns {'ok'}.
+local dl = I(NOW + tonumber(ARGV[6]))
+for i = 7, #ARGV - 1, 2 do
+  connect(ARGV[i], ARGV[i + 1], dl)
 end
-return {'ok', next_due(), recreated}
+reindex()
+return {'ok'}
