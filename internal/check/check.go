@@ -33,6 +33,7 @@ func DefaultBounds() Bounds {
 type Report struct {
 	Violations   []string
 	Inconclusive []string // linearizability searches that timed out
+	Warnings     []string // behaviour the SPEC leaves open, worth a look
 	Counts       Counts
 	// ExpiryLags are the delays from expires_at to the first subscriber's
 	// lock_released (expired), one per expired lock.
@@ -45,6 +46,12 @@ func (r *Report) OK() bool { return len(r.Violations) == 0 }
 func (r *Report) violate(format string, args ...any) {
 	if len(r.Violations) < 200 {
 		r.Violations = append(r.Violations, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *Report) warn(format string, args ...any) {
+	if len(r.Warnings) < 50 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -65,6 +72,9 @@ func (r *Report) String() string {
 	}
 	for _, v := range r.Inconclusive {
 		b.WriteString("\n  inconclusive: " + v)
+	}
+	for _, v := range r.Warnings {
+		b.WriteString("\n  warning: " + v)
 	}
 	return b.String()
 }

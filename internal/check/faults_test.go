@@ -3,6 +3,7 @@ package check_test
 import (
 	"context"
 	"fmt"
+
 	"strconv"
 	"strings"
 	"time"
@@ -33,22 +34,30 @@ var pause = fault{"redis-pause", func(ctx context.Context, r *rig) (check.Fault,
 }}
 
 // killPubSub closes the Pub/Sub connections of the given servers; the
-// fault lasts until their number is back.
+// fault lasts until as many connections hold subscriptions as before
+// (on a Cluster they may come back on other nodes).
 func killPubSub(servers func(r *rig) []*redistest.Server) fault {
 	return fault{"pubsub-kill", func(ctx context.Context, r *rig) (check.Fault, error) {
 		f := check.Fault{Start: time.Now()}
+		all := func() int {
+			n := 0
+			for _, srv := range servers(r) {
+				n += max(subscribers(ctx, srv), 0)
+			}
+			return n
+		}
+		before := all()
 		for _, srv := range servers(r) {
-			before := subscribers(ctx, srv)
 			if _, err := srv.KillPubSub(ctx); err != nil {
 				return f, err
 			}
-			deadline := time.Now().Add(20 * time.Second)
-			for subscribers(ctx, srv) < before {
-				if time.Now().After(deadline) {
-					return f, fmt.Errorf("Pub/Sub connections of %s not back within 20s", srv.Addr)
-				}
-				time.Sleep(20 * time.Millisecond)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for all() < before {
+			if time.Now().After(deadline) {
+				return f, fmt.Errorf("Pub/Sub connections not back within 20s (%d of %d)", all(), before)
 			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		f.End = time.Now()
 		return f, nil
@@ -197,32 +206,49 @@ func (m measured) String() string {
 		m.promoted.Round(time.Millisecond), m.requestsBack.Round(time.Millisecond), m.expiryBack.Round(time.Millisecond), m.expiryDelay.Round(time.Millisecond))
 }
 
-// failover measures a failover: before kill, a 1s probe lock; then kill
-// (which returns how long the promotion took); then when requests came
-// back on every instance and when the probe lock's expiry event arrived.
-func (r *rig) failover(ctx context.Context, name string, kill func() (time.Duration, error)) (measured, error) {
+// failover measures a failover: it takes a probe lock of ttl (to expire
+// during the failover), then kill, which calls killed right after the
+// master dies. It returns how long the promotion took (kill's answer),
+// when requests were back on every instance and when the probe lock's
+// expiry event arrived, all from the kill.
+func (r *rig) failover(ctx context.Context, name string, ttl time.Duration, kill func(killed func()) (time.Duration, error)) (measured, error) {
 	p := newProbe(ctx, r, name)
 	defer p.close()
 	var m measured
-	l, err := p.lockShort(ctx, "probe.jpg")
+	l, err := p.lock(ctx, "probe.jpg", ttl)
 	if err != nil {
 		return m, err
 	}
-	killed := time.Now()
-	if m.promoted, err = kill(); err != nil {
+	var at time.Time
+	back := make(chan error, 1)
+	var backAt time.Time
+	killed := func() {
+		at = time.Now()
+		go func() {
+			t, err := p.requestsBack(ctx)
+			backAt = t
+			back <- err
+		}()
+	}
+	if m.promoted, err = kill(killed); err != nil {
 		return m, err
 	}
-	back, err := p.requestsBack(ctx)
-	if err != nil {
+	if at.IsZero() {
+		return m, fmt.Errorf("%s: the kill never marked its moment", name)
+	}
+	if err := <-back; err != nil {
 		return m, err
 	}
-	m.requestsBack = back.Sub(killed)
-	at, reason, err := p.released(l.Token, 30*time.Second)
+	m.requestsBack = backAt.Sub(at)
+	rel, reason, err := p.released(l.Token, 30*time.Second)
 	if err == nil && reason != "expired" {
 		err = fmt.Errorf("probe lock released %s", reason)
 	}
 	m.err = err
-	m.expiryBack, m.expiryDelay = at.Sub(killed), at.Sub(l.ExpiresAt)
+	m.expiryBack, m.expiryDelay = rel.Sub(at), rel.Sub(l.ExpiresAt)
+	if l.ExpiresAt.Before(at) {
+		m.err = fmt.Errorf("the probe lock expired %v before the kill", at.Sub(l.ExpiresAt))
+	}
 	return m, nil
 }
 
@@ -232,12 +258,14 @@ var sentinelFailover = fault{"sentinel-failover-lagging-replica", func(ctx conte
 	f := check.Fault{Loss: true, Start: time.Now()}
 	var ferr error
 	paused := false
-	m, err := r.failover(ctx, "sentinel", func() (time.Duration, error) {
+	// The probe lock is taken before the replica freezes (so it survives)
+	// and outlives the writes the replica misses (at most 1.5s).
+	m, err := r.failover(ctx, "sentinel", 3*time.Second, func(killed func()) (time.Duration, error) {
 		_, took, err := r.sentinel.FailoverLosingWrites(ctx, func() {
 			r.load(500*time.Millisecond, 1500*time.Millisecond) // these writes reach the master only
 			r.w.Pause()
 			paused = true
-		})
+		}, killed)
 		return took, err
 	})
 	if err == nil {
@@ -262,8 +290,8 @@ var clusterMasterKill = fault{"cluster-master-kill", func(ctx context.Context, r
 	var m measured
 	var err error
 	f, lerr := r.lossy(ctx, func() error {
-		m, err = r.failover(ctx, "cluster", func() (time.Duration, error) {
-			return r.cluster.KillMaster(ctx, "{"+r.w.Run+"-cluster}")
+		m, err = r.failover(ctx, "cluster", time.Second, func(killed func()) (time.Duration, error) {
+			return r.cluster.KillMaster(ctx, "{"+r.w.Run+"-cluster}", killed)
 		})
 		return err
 	})

@@ -84,6 +84,9 @@ type Output struct {
 	Locks    []View // status
 	LastID   uint64 // status: last_event_id
 	Err      string // what went wrong, for reports
+	// Refused: the connection was refused, the request reached no server
+	// (not recorded).
+	Refused bool
 }
 
 // Op is one recorded operation.

@@ -173,9 +173,9 @@ func (p *probe) close() {
 	}
 }
 
-// lockShort takes a 1s lock on the probe project and returns it.
-func (p *probe) lockShort(ctx context.Context, file string) (filelock.Lock, error) {
-	r, err := p.cls[0].Lock(ctx, client.LockRequest{ProjectID: p.project, File: file, UserID: "probe-" + file, TTL: time.Second})
+// lock takes a lock of ttl on the probe project and returns it.
+func (p *probe) lock(ctx context.Context, file string, ttl time.Duration) (filelock.Lock, error) {
+	r, err := p.cls[0].Lock(ctx, client.LockRequest{ProjectID: p.project, File: file, UserID: "probe-" + file, TTL: ttl})
 	return r.Lock, err
 }
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"filelock"
@@ -253,7 +254,9 @@ func (w *Workload) client(ctx context.Context, id int, rng *rand.Rand) {
 		w.gate.RLock()
 		op := w.do(ctx, id, w.cls[rng.IntN(len(w.cls))], in)
 		w.gate.RUnlock()
-		w.Hist.Add(op)
+		if !op.Output.Refused { // a refused connection never reached a server
+			w.Hist.Add(op)
+		}
 		if l := op.Output.Lock; l != nil {
 			tokens[p+l.File] = l.Token
 		}
@@ -323,6 +326,7 @@ func (w *Workload) do(ctx context.Context, clientID int, c *client.Client, in In
 		out.Code, out.Lock, out.Err = fe.Code, view(fe.Lock), fe.Message
 	default:
 		out.Unknown, out.Err = true, err.Error()
+		out.Refused = errors.Is(err, syscall.ECONNREFUSED)
 	}
 	return op
 }

@@ -343,10 +343,11 @@ func kv(v any) map[string]any {
 // KillMaster kills (SIGKILL) the master serving key and waits until its
 // replica has taken over and every live node reports cluster_state:ok; it
 // then starts the killed node again, empty, and waits until it has
-// rejoined as a replica in sync. It returns how long it took from the kill
-// until the cluster was ok again. Writes the replica had not received
-// (replication is asynchronous) are lost.
-func (c *Cluster) KillMaster(ctx context.Context, key string) (time.Duration, error) {
+// rejoined as a replica in sync. onKilled, when not nil, is called right
+// after the kill. It returns how long it took from the kill until the
+// cluster was ok again. Writes the replica had not received (replication
+// is asynchronous) are lost.
+func (c *Cluster) KillMaster(ctx context.Context, key string, onKilled func()) (time.Duration, error) {
 	if c.replicas == 0 {
 		return 0, errors.New("redistest: KillMaster needs a cluster with replicas")
 	}
@@ -356,6 +357,9 @@ func (c *Cluster) KillMaster(ctx context.Context, key string) (time.Duration, er
 	}
 	m.Stop()
 	killed := time.Now()
+	if onKilled != nil {
+		onKilled()
+	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {

@@ -21,7 +21,7 @@ func TestClusterKillMaster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	took, err := c.KillMaster(ctx, "{p}k")
+	took, err := c.KillMaster(ctx, "{p}k", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,8 +232,9 @@ func (s *Sentinel) other(n *Server) *Server {
 // takes writes. The old master is then started again, empty, and the
 // sentinels make it a replica of the new one (FailoverLosingWrites returns
 // once it is in sync). It returns the new master and how long the failover
-// took from the kill to the new master taking writes.
-func (s *Sentinel) FailoverLosingWrites(ctx context.Context, during func()) (*Server, time.Duration, error) {
+// took from the kill to the new master taking writes. onKilled, when not
+// nil, is called right after the kill.
+func (s *Sentinel) FailoverLosingWrites(ctx context.Context, during, onKilled func()) (*Server, time.Duration, error) {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err := s.waitReady(wctx)
 	cancel()
@@ -259,6 +260,9 @@ func (s *Sentinel) FailoverLosingWrites(ctx context.Context, during func()) (*Se
 	}
 	old.Stop()
 	killed := time.Now()
+	if onKilled != nil {
+		onKilled()
+	}
 	if err := rep.Thaw(); err != nil {
 		return nil, 0, err
 	}
@@ -284,7 +288,7 @@ func (s *Sentinel) FailoverLosingWrites(ctx context.Context, during func()) (*Se
 // master and how long it took from the kill to the new master taking
 // writes. Writes the replica had not received yet are lost.
 func (s *Sentinel) KillMaster(ctx context.Context) (*Server, time.Duration, error) {
-	return s.FailoverLosingWrites(ctx, nil)
+	return s.FailoverLosingWrites(ctx, nil, nil)
 }
 
 // waitMaster waits until a majority of the sentinels names n the master

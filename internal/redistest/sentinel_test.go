@@ -26,7 +26,7 @@ func TestSentinelFailoverLosingWrites(t *testing.T) {
 		if err := c.Set(ctx, "lost", "1", 0).Err(); err != nil {
 			t.Errorf("SET during: %v", err)
 		}
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
