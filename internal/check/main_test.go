@@ -41,8 +41,12 @@ func seed(t *testing.T) uint64 {
 	return uint64(time.Now().UnixNano())
 }
 
-// soak is how long to keep running rounds (CHECK_SOAK, e.g. 10m; make soak
-// SOAK=10m sets it); 0 runs one short round of each fault.
+// topologies is the number of TestCheck* tests that share a soak.
+const topologies = 4
+
+// soak is how long each topology keeps running rounds: its share of
+// CHECK_SOAK (e.g. 10m in all; make soak SOAK=10m sets it); 0 runs one
+// short round of each fault.
 func soak(t *testing.T) time.Duration {
 	s := os.Getenv("CHECK_SOAK")
 	if s == "" {
@@ -52,5 +56,5 @@ func soak(t *testing.T) time.Duration {
 	if err != nil {
 		t.Fatalf("CHECK_SOAK=%q: %v", s, err)
 	}
-	return d
+	return d / topologies
 }
