@@ -3,6 +3,8 @@ package check_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,19 @@ import (
 // runRounds runs rounds on the rig built by setup: one in make test, as
 // many as fit in CHECK_SOAK otherwise. Each round's seed is printed; set
 // CHECK_SEED to replay a round's schedule.
+//
+// CHECK_FAULTS (comma-separated fault names) keeps only those faults, to
+// tell which fault a failing schedule needs.
 func runRounds(t *testing.T, setup func(t *testing.T) *rig, faults []fault) {
+	if only := os.Getenv("CHECK_FAULTS"); only != "" {
+		var kept []fault
+		for _, f := range faults {
+			if slices.Contains(strings.Split(only, ","), f.name) {
+				kept = append(kept, f)
+			}
+		}
+		faults = kept
+	}
 	base := seed(t)
 	until := time.Now().Add(soak(t))
 	var total check.Counts
