@@ -148,7 +148,7 @@ func checkLinearizable(r *Report, ops []Op, faults []Fault, b Bounds) {
 			res, info := porcupine.CheckOperationsVerbose(Model(init), epoch, b.Porcupine)
 			switch res {
 			case porcupine.Illegal:
-				r.violate("%s: not linearizable: %s", project, explain(info))
+				r.violate("%s: not linearizable (epoch from %s): %s", project, describeInit(init), explain(info, epoch))
 			case porcupine.Unknown:
 				r.Inconclusive = append(r.Inconclusive, fmt.Sprintf("%s: %d operations: no verdict within %v", project, len(epoch), b.Porcupine))
 			}
@@ -174,10 +174,11 @@ func checkLinearizable(r *Report, ops []Op, faults []Fault, b Bounds) {
 	}
 }
 
-// explain describes the longest partial linearization porcupine found.
-func explain(info porcupine.LinearizationInfo) string {
-	parts := info.PartialLinearizationsOperations()
-	var best []porcupine.Operation
+// explain describes the longest partial linearization porcupine found and
+// the first operations (by call) it could not place after it.
+func explain(info porcupine.LinearizationInfo, epoch []porcupine.Operation) string {
+	parts := info.PartialLinearizations()
+	var best []int
 	for _, p := range parts {
 		for _, l := range p {
 			if len(l) > len(best) {
@@ -185,13 +186,49 @@ func explain(info porcupine.LinearizationInfo) string {
 			}
 		}
 	}
+	in := map[int]bool{}
+	for _, i := range best {
+		in[i] = true
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "the longest linearizable prefix has %d operations", len(best))
-	from := max(0, len(best)-6)
-	for _, op := range best[from:] {
-		b.WriteString("; " + describe(op.Input.(minput), op.Output.(Output)))
+	fmt.Fprintf(&b, "the longest linearizable prefix has %d of %d operations, ending", len(best), len(epoch))
+	for _, i := range best[max(0, len(best)-4):] {
+		op := epoch[i]
+		fmt.Fprintf(&b, "; [%s] %s", span(op), describe(op.Input.(minput), op.Output.(Output)))
+	}
+	b.WriteString("; not placed after it:")
+	n := 0
+	for i, op := range epoch { // epoch is by call
+		if in[i] {
+			continue
+		}
+		fmt.Fprintf(&b, " [%s] %s;", span(op), describe(op.Input.(minput), op.Output.(Output)))
+		if n++; n == 4 {
+			break
+		}
 	}
 	return b.String()
+}
+
+// describeInit prints the locks an epoch starts with.
+func describeInit(init []View) string {
+	if init == nil {
+		return "nothing"
+	}
+	s := "a resync with locks"
+	for _, l := range init {
+		s += fmt.Sprintf(" {%q %q %d exp %s}", l.File, l.User, l.Token, l.Exp.Format("15:04:05.000"))
+	}
+	return s
+}
+
+// span prints an operation's call and return times.
+func span(op porcupine.Operation) string {
+	ret := "never"
+	if op.Return < math.MaxInt64/4 {
+		ret = time.Unix(0, op.Return).Format("05.000")
+	}
+	return time.Unix(0, op.Call).Format("15:04:05.000") + "–" + ret
 }
 
 // tokensOf returns every token a reply showed.

@@ -171,3 +171,22 @@ func TestEventsOfOperations(t *testing.T) {
 		ev(1400, filelock.EventLockReleased, 9, "f", 7, filelock.ReasonExpired))
 	wantViolation(t, h, "twice")
 }
+
+func statusOp(call, ret int, locks ...View) Op {
+	return Op{Input: Input{Kind: KStatus, Project: "p"}, Call: at(call), Return: at(ret), Output: Output{Locks: append([]View{}, locks...)}}
+}
+
+func TestModelStatus(t *testing.T) {
+	a := lockOp("f", "alice", 0, 10, 100, time.Second)
+	l := *a.Output.Lock
+	wantOK(t, history(a, statusOp(20, 30, l)))
+	wantViolation(t, history(a, statusOp(20, 30)), "not linearizable") // alive, not listed
+	// Expired but not reaped yet: listed or not.
+	wantOK(t, history(a, statusOp(1200, 1210, l)))
+	wantOK(t, history(a, statusOp(1200, 1210)))
+	// Never a lock nobody took, nor another token.
+	wantViolation(t, history(a, statusOp(20, 30, l, View{File: "g", User: "bob", Token: 101, Exp: at(1000)})), "not linearizable")
+	l2 := l
+	l2.Token = 99
+	wantViolation(t, history(a, statusOp(20, 30, l2)), "not linearizable")
+}

@@ -114,6 +114,33 @@ func (i *Instance) spawn() error {
 	}
 }
 
+// Log returns the end of the instance's output (its last life).
+func (i *Instance) Log() string {
+	i.mu.Lock()
+	out := i.out
+	i.mu.Unlock()
+	if out == nil {
+		return ""
+	}
+	s := out.String()
+	return s[max(0, len(s)-4000):]
+}
+
+// Exited reports whether the instance's process ended by itself.
+func (i *Instance) Exited() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.cmd == nil {
+		return false
+	}
+	select {
+	case <-i.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Kill kills the instance with SIGKILL (nothing is cleaned up) and waits
 // until it is gone.
 func (i *Instance) Kill() {

@@ -120,7 +120,10 @@ func describe(in minput, out Output) string {
 		s += fmt.Sprintf(" released{%q %d}", out.Released.File, out.Released.Token)
 	}
 	if out.Kind() == KStatus {
-		s += fmt.Sprintf(" %d locks", len(out.Locks))
+		s += " locks"
+		for _, l := range out.Locks {
+			s += fmt.Sprintf(" {%q %q %d exp %s}", l.File, l.User, l.Token, l.Exp.Format("05.000"))
+		}
 	}
 	return s
 }
@@ -136,11 +139,57 @@ func (o Output) Kind() Kind {
 // step returns every state the project can be in after the operation, if
 // it answered out; none when it could not have.
 func step(s *mstate, in minput, out Output) []any {
+	if in.in.Kind == KStatus || in.in.Kind == KResync {
+		return status(s, in, out)
+	}
 	var next []any
 	for _, live := range expiries(s, in) {
 		next = append(next, apply(live, s.last, in, out)...)
 	}
 	return next
+}
+
+// status checks a listing. A lock whose expires_at has passed may still be
+// listed until the reaper's lock_released is appended (the listing is the
+// state as of its last_event_id; the event's delay is checked on its own),
+// so it may be listed or not; one surely alive must be listed; nothing else
+// may be. Afterwards, the surely expired are gone.
+func status(s *mstate, in minput, out Output) []any {
+	call := in.call - clockSlack.Milliseconds()
+	ret := in.ret + clockSlack.Milliseconds()
+	var live []held
+	for _, l := range s.locks {
+		if l.expHi > call {
+			live = append(live, l)
+		}
+	}
+	if out.Unknown {
+		return result(live, s.last)
+	}
+	if out.Code != "" {
+		return nil
+	}
+	listed := map[string]bool{}
+	for _, v := range out.Locks {
+		i := find(s.locks, func(l held) bool { return l.file == v.File })
+		if i < 0 || listed[v.File] {
+			return nil
+		}
+		listed[v.File] = true
+		b, ok := matches(s.locks[i], &v)
+		if !ok {
+			return nil
+		}
+		if j := find(live, func(l held) bool { return l.file == v.File }); j >= 0 {
+			live[j] = b
+		}
+	}
+	for _, l := range s.locks {
+		if l.expLo > ret && !listed[l.file] {
+			return nil // surely alive, not listed
+		}
+	}
+	return result(live, s.last)
 }
 
 // relevant reports whether the lock l can change the operation's outcome.
@@ -418,23 +467,6 @@ func apply(live []held, last int64, in minput, out Output) []any {
 			}
 		}
 		return next
-	case KStatus, KResync:
-		if out.Unknown {
-			return result(live, last)
-		}
-		if out.Code != "" || len(out.Locks) != len(live) {
-			return nil
-		}
-		bound := slices.Clone(live)
-		for i := range bound {
-			v := out.Locks[i]
-			b, ok := matches(bound[i], &v)
-			if !ok {
-				return nil
-			}
-			bound[i] = b
-		}
-		return result(bound, last)
 	}
 	return nil
 }

@@ -111,8 +111,8 @@ func (r *rig) waitReady(ctx context.Context) error {
 		for {
 			if err := c.Readyz(ctx); err == nil {
 				break
-			} else if time.Now().After(deadline) {
-				return fmt.Errorf("instance %s not ready within 40s: %v", in.URL, err)
+			} else if time.Now().After(deadline) || in.Exited() {
+				return fmt.Errorf("instance %s not ready within 40s (exited: %v): %v; its log:\n%s", in.URL, in.Exited(), err, in.Log())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
