@@ -190,3 +190,12 @@ func TestModelStatus(t *testing.T) {
 	l2.Token = 99
 	wantViolation(t, history(a, statusOp(20, 30, l2)), "not linearizable")
 }
+
+func TestModelStatusExpiredUnreaped(t *testing.T) {
+	a := lockOp("f", "alice", 0, 10, 100, time.Second)
+	l := *a.Output.Lock
+	// Listed twice after its expiry, with an operation between.
+	wantOK(t, history(a, statusOp(1200, 1210, l), lockOp("g", "bob", 1220, 1230, 101, time.Second), statusOp(1240, 1250, l, View{File: "g", User: "bob", Token: 101, Exp: at(2220)})))
+	// Taken over by bob: it is gone for good.
+	wantViolation(t, history(a, lockOp("f", "bob", 1220, 1230, 101, time.Second), statusOp(1240, 1250, l)), "not linearizable")
+}
