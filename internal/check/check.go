@@ -26,7 +26,7 @@ type Bounds struct {
 
 // DefaultBounds are the bounds of SPEC I4 with a second of slack.
 func DefaultBounds() Bounds {
-	return Bounds{Expiry: time.Second, Slack: time.Second, Porcupine: 30 * time.Second}
+	return Bounds{Expiry: time.Second, Slack: time.Second, Porcupine: 10 * time.Second}
 }
 
 // Report is the outcome of a check.

@@ -114,5 +114,5 @@ func TestCheckCluster(t *testing.T) {
 		c := redistest.StartClusterReplicas(t)
 		prefix := redistest.Prefix(t)
 		return &rig{t: t, cluster: c, prefix: prefix, inst: instances(t, 3, redisEnv(c.Addrs(), "", prefix))}
-	}, []fault{clusterMasterKill, killPubSub(func(r *rig) []*redistest.Server { return r.cluster.Nodes() }), instanceKill})
+	}, []fault{clusterMasterKill, clusterReaperKill, killPubSub(func(r *rig) []*redistest.Server { return r.cluster.Nodes() }), instanceKill})
 }
