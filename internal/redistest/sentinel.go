@@ -270,6 +270,11 @@ func (s *Sentinel) FailoverLosingWrites(ctx context.Context, during, onKilled fu
 		return nil, 0, err
 	}
 	took := time.Since(killed)
+	// Until every sentinel sees the new master up, one could still deem it
+	// down (it was frozen) and fail it over to the old one coming back.
+	if err := s.waitMasterUp(ctx); err != nil {
+		return rep, took, err
+	}
 	// The old master comes back as a replica of the new one, as an
 	// operator would start it (were it started as a master, it could win
 	// the new one over before the sentinels reconfigure it).
@@ -304,6 +309,30 @@ func (s *Sentinel) waitMaster(ctx context.Context, n *Server) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("redistest: %s not promoted within 30s (sentinels: %v, %v)", n.Addr, m, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitMasterUp waits until every sentinel's flags for the master are just
+// "master" (neither subjectively nor objectively down).
+func (s *Sentinel) waitMasterUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		up := 0
+		for _, sn := range s.sentinels {
+			v, err := sn.admin(ctx, "SENTINEL", "MASTER", MasterName)
+			if err == nil && fmt.Sprint(kv(v)["flags"]) == "master" {
+				up++
+			}
+		}
+		if up == len(s.sentinels) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redistest: %d of %d sentinels see the master up", up, len(s.sentinels))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
