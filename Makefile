@@ -41,6 +41,13 @@ test: lint docs-check gotest e2e
 gotest:
 	$(GO) test -race -count=1 ./...
 
+## soak: the checker's randomized fault rounds on every store and topology for SOAK in all
+## (e.g. make soak SOAK=10m); each round prints its seed, CHECK_SEED=<seed> replays it
+SOAK ?= 10m
+.PHONY: soak
+soak:
+	CHECK_SOAK=$(SOAK) $(GO) test -race -count=1 -timeout 0 -run '^TestCheck' -v ./internal/check/
+
 ## e2e: the node end-to-end tests in e2e/ (when present)
 e2e:
 	@if [ -f e2e/package.json ]; then \
