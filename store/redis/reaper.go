@@ -47,6 +47,13 @@ const (
 // cannot reach it sweeps alone).
 const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPeriod)
 
+// redisNow is the reaper's estimate of the Redis clock: the instance's
+// clock corrected by the offset the last sweep share measured (due times
+// are in Redis time, and the instance's clock may be off it).
+func (s *Store) redisNow() time.Time {
+	return s.localNow().Add(time.Duration(s.clockOffset.Load()))
+}
+
 // Run implements store.Store. Every instance may run it, and the work
 // spreads over them. For each hint shard, a loop of its own takes the
 // shard's due slots (a taken slot is left to it for takeLease), reaps each
@@ -116,7 +123,7 @@ func (s *Store) reapShard(ctx context.Context, k int) {
 func (s *Store) sweepLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	cursor := int(time.Now().UnixNano() % numSlots) // for sweeping alone
+	cursor := int(s.localNow().UnixNano() % numSlots) // for sweeping alone
 	for sleep(ctx, timer, reapTick) {
 		var from, n int
 		var err error
@@ -169,7 +176,7 @@ func (s *Store) reapOnce(ctx context.Context, k int) (bool, time.Duration) {
 	}
 	step(ctx, func(ctx context.Context) { s.pipeline(ctx, reaps...) })
 	settles := make([]*call, 0, len(slots))
-	now := time.Now().UnixMilli()
+	now := s.redisNow().UnixMilli()
 	for i, t := range slots {
 		next, ok := reaps[i].cmd.Val().(string)
 		if reaps[i].cmd.Err() != nil || !ok {
@@ -188,19 +195,26 @@ func (s *Store) reapOnce(ctx context.Context, k int) (bool, time.Duration) {
 
 // sweepShare returns this reaper's share of the sweep: n slots from slot
 // from (lua/sweepshare.lua), so that the reapers together sweep every slot
-// once a sweepPeriod, whatever their number.
+// once a sweepPeriod, whatever their number. The script's reply carries
+// the Redis time, which sets the offset of redisNow.
 func (s *Store) sweepShare(ctx context.Context) (from, n int, err error) {
 	c := &call{script: shareScript, keys: []string{s.prefix + "{reaper.sweep}:cursor"},
 		args: []any{2 * sweepChunk, sweepPeriod.Milliseconds(), numSlots}}
+	sent := s.localNow()
 	if err := s.run(ctx, c); err != nil {
 		return 0, 0, err
 	}
+	got := s.localNow()
 	a, _ := c.cmd.Val().([]any)
-	if len(a) != 2 {
+	if len(a) != 3 {
 		return 0, 0, errShort(c)
 	}
 	f, _ := a[0].(int64)
 	m, _ := a[1].(int64)
+	if now, ok := a[2].(int64); ok { // Redis time, ms, taken about mid-trip
+		mid := sent.Add(got.Sub(sent) / 2)
+		s.clockOffset.Store(int64(time.UnixMilli(now).Sub(mid)))
+	}
 	return int(f), int(m), nil
 }
 
@@ -217,7 +231,7 @@ func (s *Store) sweep(ctx context.Context, from, n int) {
 		}
 		return nil
 	})
-	horizon := float64(time.Now().Add(hintWindow).UnixMilli())
+	horizon := float64(s.redisNow().Add(hintWindow).UnixMilli())
 	var hints []*call
 	for i, c := range reads {
 		z, err := c.Result()

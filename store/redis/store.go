@@ -45,6 +45,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -58,6 +60,10 @@ type Store struct {
 	rdb    goredis.UniversalClient
 	opts   store.Options
 	prefix string
+	// clockOffset is Redis's clock minus this instance's, in ns, as the
+	// reaper last measured it (see redisNow).
+	clockOffset atomic.Int64
+	localNow    func() time.Time // the instance's clock (a test sets it off Redis's)
 }
 
 // New returns a Store on client with the rules opts, prefixing every key
@@ -65,7 +71,7 @@ type Store struct {
 // caller's: Close does not close it. For the store's errors to honour the
 // callers' deadlines, create the client with ContextTimeoutEnabled.
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts, prefix: prefix}
+	return &Store{rdb: client, opts: opts, prefix: prefix, localNow: time.Now}
 }
 
 // Ping reports whether Redis answers PING.
