@@ -11,13 +11,13 @@ import (
 
 // nextSeq is the Seq the project's next event gets. A project's first event
 // (also after the project was forgotten) seeds the sequence from the clock
-// (unix ms * 1000 + 1) but never below the highest Seq the store has handed
+// (unix µs + 1) but never below the highest Seq the store has handed
 // out in any project (s.top), so tokens and ids only grow even when the
 // wall clock steps back; ids of another life of the store are unknown to
 // this one.
 func (s *Store) nextSeq(p *project) uint64 {
 	if p.seq == 0 {
-		p.base = max(uint64(s.wall().UnixMilli())*1000, s.top)
+		p.base = max(uint64(s.wall().UnixMicro()), s.top)
 		p.seq = p.base
 	}
 	return p.seq + 1

@@ -41,7 +41,7 @@ type Store struct {
 // project is the state of one project.
 type project struct {
 	id      string
-	base    uint64 // Seq before the first event (unix ms * 1000 at the first event)
+	base    uint64 // Seq before the first event (unix µs at the first event)
 	seq     uint64 // Seq of the newest event; 0 before the first
 	hist    []filelock.Event
 	locks   map[string]*lock  // by file

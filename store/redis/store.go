@@ -31,7 +31,7 @@
 // hint delays an expiry by at most a second (see reaper.go).
 //
 // Event seqs (and so tokens) are taken hybrid-logical-clock style: the
-// larger of the project's last seq + 1 and the Redis time in ms × 1000. So
+// larger of the project's last seq + 1 and the Redis time in µs. So
 // when Redis loses writes (comes back empty or from an older snapshot, fails
 // over to a replica that lagged), tokens and event ids still go up, provided
 // its clock is not behind the time of the lost writes; a resume id that the

@@ -36,7 +36,7 @@ func testEvents(t *testing.T, newStore factory) {
 		if evs := events(t, s, "p1", filelock.InitialEventID); len(evs) != 0 {
 			t.Fatalf("events of a new project: %s", describe(evs))
 		}
-		for _, id := range []string{"1", "42", strconv.FormatInt(time.Now().UnixMilli()*1000+1, 10), "", "x", "-1", "1.5", "0x10", " 1", "99999999999999999999999"} {
+		for _, id := range []string{"1", "42", strconv.FormatInt(time.Now().UnixMicro()+1, 10), "", "x", "-1", "1.5", "0x10", " 1", "99999999999999999999999"} {
 			wantGone(t, s, "p1", id)
 		}
 		// Reading never creates events.
@@ -196,7 +196,7 @@ func testEvents(t *testing.T, newStore factory) {
 			t.Fatalf("first token %d, Seq %d", evs[0].Lock.Token, first.Seq)
 		}
 		// Ids are seeded from the store's clock, so another life's ids are unknown.
-		if lo := uint64(time.Now().Add(-time.Hour).UnixMilli()) * 1000; first.Seq < lo {
+		if lo := uint64(time.Now().Add(-time.Hour).UnixMicro()); first.Seq < lo {
 			t.Fatalf("first Seq %d is not seeded from the clock", first.Seq)
 		}
 		if evs := events(t, s, "p1", first.ID()); len(evs) != 2 {

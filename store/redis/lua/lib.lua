@@ -36,10 +36,11 @@ local K_CONNS, K_CONNUSER, K_PRESENT, K_GRACE
 
 local function I(n) return string.format('%d', n) end
 
-local NOW
+local NOW, NOW_US -- the Redis time in ms and in µs
 do
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 -- init sets the key prefix, the history length, the disconnect grace ms and
@@ -59,10 +60,11 @@ local function use(p)
 end
 
 -- next_seq allocates the next event seq, hybrid-logical-clock style: above
--- the project's last seq and at least the Redis time in ms * 1000. So seqs
--- keep growing when Redis loses writes (a restart from an older snapshot, a
+-- the project's last seq and at least the Redis time in µs. So seqs keep
+-- growing when Redis loses writes (a restart from an older snapshot, a
 -- failover to a lagging replica, a flush), as long as the clock is not
--- behind the time of the lost writes. Below 2^53 until the year 2255, so
+-- behind the time of the lost writes (each script runs in a microsecond of
+-- its own: TIME moves on between two scripts). Below 2^53 until the year 2255, so
 -- Lua's doubles and JavaScript read them exactly. It returns the seq and
 -- the seq of the project's previous event (0: none known).
 local function next_seq()
@@ -72,7 +74,7 @@ local function next_seq()
     local top = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
     if top then last = tonumber(string.match(top[1], '^%d+')) end
   end
-  local seq = math.max(last + 1, NOW * 1000)
+  local seq = math.max(last + 1, NOW_US)
   redis.call('HSET', K_META, 'seq', I(seq))
   return seq, last
 end
