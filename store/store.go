@@ -126,6 +126,13 @@ type Store interface {
 	// (Status.ServerTime, the clock expires_at is judged by).
 	Status(ctx context.Context, projectID string) (filelock.Status, error)
 
+	// Lock returns the live lock of the file (SPEC §3 GET /locks, the
+	// fencing check), or not_locked (ErrNotLocked) when nobody holds it; a
+	// lock whose expires_at has passed by the store's clock counts as
+	// gone, even before it is reaped. A read of the one file: it changes
+	// nothing, and its cost does not grow with the project's locks.
+	Lock(ctx context.Context, projectID, file string) (filelock.Lock, error)
+
 	// Events returns the events of the project after the event afterID, in
 	// order, or ErrHistoryGone when afterID is unknown, from another life of
 	// the store, or older than the history window (Options.History events).
