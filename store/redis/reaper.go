@@ -64,16 +64,19 @@ func (s *Store) redisNow() time.Time {
 // the slots' due indexes (the reapers together sweep every slot once a
 // sweepPeriod) and hints the ones with something due within hintWindow, so
 // nothing registered is ever forgotten, and scripts need not hint what is
-// further ahead. The loops are apart, and every step is bounded by
-// stepTimeout, so an unreachable node (a Cluster failover) holds up only
-// the slots it serves. It returns nil when ctx ends; Redis failures are
-// retried.
+// further ahead. A slot whose hint the sweep could not write (its hint
+// shard's node does not answer) is reaped by this reaper itself when due
+// (direct.go), so expiry in a slot needs only the slot's own node. The
+// loops are apart, and every step is bounded by stepTimeout, so an
+// unreachable node (a Cluster failover) holds up only the slots it serves.
+// It returns nil when ctx ends; Redis failures are retried.
 func (s *Store) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for k := range hintShards {
 		wg.Go(func() { s.reapShard(ctx, k) })
 	}
 	wg.Go(func() { s.sweepLoop(ctx) })
+	wg.Go(func() { s.directLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -219,7 +222,8 @@ func (s *Store) sweepShare(ctx context.Context) (from, n int, err error) {
 }
 
 // sweep hints the slots [from, from+n) whose due index holds something due
-// within hintWindow, with its earliest due time.
+// within hintWindow, with its earliest due time; a slot whose hint fails
+// goes to the direct set, reaped by this reaper when due.
 func (s *Store) sweep(ctx context.Context, from, n int) {
 	if n <= 0 {
 		return
@@ -233,6 +237,8 @@ func (s *Store) sweep(ctx context.Context, from, n int) {
 	})
 	horizon := float64(s.redisNow().Add(hintWindow).UnixMilli())
 	var hints []*call
+	var slots []int
+	var dues []int64
 	for i, c := range reads {
 		z, err := c.Result()
 		if err != nil || len(z) == 0 || z[0].Score > horizon {
@@ -240,8 +246,15 @@ func (s *Store) sweep(ctx context.Context, from, n int) {
 		}
 		slot := (from + i) % numSlots
 		hints = append(hints, &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "abs", int64(z[0].Score)}})
+		slots, dues = append(slots, slot), append(dues, int64(z[0].Score))
 	}
-	if len(hints) > 0 {
-		s.pipeline(ctx, hints...)
+	if len(hints) == 0 {
+		return
+	}
+	s.pipeline(ctx, hints...)
+	for i, h := range hints {
+		if h.cmd.Err() != nil {
+			s.direct.add(slots[i], dues[i])
+		}
 	}
 }

@@ -64,6 +64,7 @@ type Store struct {
 	// reaper last measured it (see redisNow).
 	clockOffset atomic.Int64
 	localNow    func() time.Time // the instance's clock (a test sets it off Redis's)
+	direct      *direct          // slots the reaper reaps without a hint (direct.go)
 }
 
 // New returns a Store on client with the rules opts, prefixing every key
@@ -71,7 +72,7 @@ type Store struct {
 // caller's: Close does not close it. For the store's errors to honour the
 // callers' deadlines, create the client with ContextTimeoutEnabled.
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts, prefix: prefix, localNow: time.Now}
+	return &Store{rdb: client, opts: opts, prefix: prefix, localNow: time.Now, direct: newDirect()}
 }
 
 // Ping reports whether Redis answers PING.
