@@ -84,7 +84,8 @@ end
 -- the seq. The event carries p, the seq of the event before it, so readers
 -- see gaps although seqs jump.
 -- The counter and the history of a project expire a day after its last
--- event (IDLE_MS), so Redis forgets idle projects. That is safe: the next
+-- event, lock write or connection refresh (IDLE_MS, see touch), so Redis
+-- forgets idle projects. That is safe: the next
 -- event takes its seq from the clock again, above every earlier token
 -- and id, and streams resuming from an old id get a snapshot. Locks and
 -- presence keep keys of their own, which empty out by themselves.
@@ -99,6 +100,15 @@ local function emit(ev, seq, prev)
   redis.call('PEXPIRE', K_META, IDLE_MS)
   redis.call('PEXPIRE', K_EVENTS, IDLE_MS)
   return seq
+end
+
+-- touch restarts the idle time of the project's counter and history (a day
+-- from now): called wherever a lock is written and on Refresh, so they
+-- expire only once the project is idle indeed (no lock kept alive, no
+-- connection), not a day after its last event.
+local function touch()
+  redis.call('PEXPIRE', K_META, IDLE_MS)
+  redis.call('PEXPIRE', K_EVENTS, IDLE_MS)
 end
 
 -- user_lock returns the file and token of the lock the users hash records for u.
@@ -139,6 +149,7 @@ local function put_lock(l)
   redis.call('ZADD', K_EXPIRY, I(l.x), l.f)
   redis.call('HSET', K_USERS, l.u, I(l.k) .. ':' .. l.f)
   redis.call('HSET', K_HOLDERS, l.f, I(l.k) .. ':' .. I(l.a) .. ':' .. I(l.l) .. ':' .. l.u)
+  touch()
 end
 
 -- release removes the lock and appends its lock_released event.
