@@ -34,6 +34,30 @@ func DefaultOptions() Options {
 	return Options{DefaultTTL: 90 * time.Second, MinTTL: 5 * time.Second, MaxTTL: time.Hour, History: 1000, DisconnectGrace: 10 * time.Second}
 }
 
+// WithDefaults returns o with its zero (or negative) fields filled from
+// DefaultOptions: MinTTL no higher and MaxTTL no lower than DefaultTTL; a
+// negative DisconnectGrace is 0. Both stores' constructors apply it, so a
+// zero field never means 0 (History 0 is not an empty history).
+func (o Options) WithDefaults() Options {
+	def := DefaultOptions()
+	if o.DefaultTTL <= 0 {
+		o.DefaultTTL = def.DefaultTTL
+	}
+	if o.MinTTL <= 0 {
+		o.MinTTL = min(def.MinTTL, o.DefaultTTL)
+	}
+	if o.MaxTTL <= 0 {
+		o.MaxTTL = max(def.MaxTTL, o.DefaultTTL)
+	}
+	if o.History <= 0 {
+		o.History = def.History
+	}
+	if o.DisconnectGrace < 0 {
+		o.DisconnectGrace = 0
+	}
+	return o
+}
+
 // ClampTTL returns the lifetime of a lock requested with ttl (0: the default),
 // clamped to [MinTTL, MaxTTL].
 func (o Options) ClampTTL(ttl time.Duration) time.Duration {
@@ -144,7 +168,9 @@ type Store interface {
 	// WebSocket or Socket.IO join, an SSE stream that named the user), leased
 	// until now+lease. The user's first live connection appends user_joined;
 	// it also cancels a pending disconnect release of the user. Connecting an
-	// already live connID only renews its lease.
+	// already live connID of the same user only renews its lease; under
+	// another user it counts as its Disconnect followed by a Connect. A
+	// lease <= 0 never lapses: the connection lives until Disconnect.
 	Connect(ctx context.Context, projectID, user, connID string, lease time.Duration) error
 
 	// Disconnect removes the connection (closed, or left the project); an
@@ -162,7 +188,8 @@ type Store interface {
 	// not reach the store, or the backend came back empty) is recorded
 	// again as Connect records it: the user's first live connection
 	// appends user_joined and cancels a pending disconnect release. So an
-	// instance must not refresh a connection it has disconnected.
+	// instance must not refresh a connection it has disconnected. With no
+	// connections it does nothing and returns nil. A lease <= 0 as Connect's.
 	Refresh(ctx context.Context, projectID string, conns []Conn, lease time.Duration) error
 
 	// Feed returns a new live feed of appended events. See Feed.

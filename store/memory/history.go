@@ -65,10 +65,13 @@ func (s *Store) Events(ctx context.Context, projectID, afterID string) ([]filelo
 		return nil, store.ErrHistoryGone
 	}
 	oldest := p.hist[0].Seq
-	if after == 0 {
+	switch {
+	case after == 0:
 		after = p.base
+	case after <= p.base: // base itself was never an event id
+		return nil, store.ErrHistoryGone
 	}
-	if after < p.base || after > p.seq || after < oldest-1 {
+	if after > p.seq || after < oldest-1 {
 		return nil, store.ErrHistoryGone
 	}
 	return slices.Clone(p.hist[after-oldest+1:]), nil

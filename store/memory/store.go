@@ -70,25 +70,10 @@ type conn struct {
 	lease time.Time // zero: no lease
 }
 
-// New returns an empty store. Zero fields of opts take the defaults of
-// store.DefaultOptions.
+// New returns an empty store. Zero fields of opts take the defaults
+// (store.Options.WithDefaults).
 func New(opts store.Options) *Store {
-	def := store.DefaultOptions()
-	if opts.DefaultTTL <= 0 {
-		opts.DefaultTTL = def.DefaultTTL
-	}
-	if opts.MinTTL <= 0 {
-		opts.MinTTL = min(def.MinTTL, opts.DefaultTTL)
-	}
-	if opts.MaxTTL <= 0 {
-		opts.MaxTTL = max(def.MaxTTL, opts.DefaultTTL)
-	}
-	if opts.History <= 0 {
-		opts.History = def.History
-	}
-	if opts.DisconnectGrace < 0 {
-		opts.DisconnectGrace = 0
-	}
+	opts = opts.WithDefaults()
 	return &Store{
 		opts:      opts,
 		idleAfter: IdleAfter,

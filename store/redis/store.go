@@ -70,9 +70,10 @@ type Store struct {
 // New returns a Store on client with the rules opts, prefixing every key
 // with prefix (which must not contain '{' or '}'). The client stays the
 // caller's: Close does not close it. For the store's errors to honour the
-// callers' deadlines, create the client with ContextTimeoutEnabled.
+// callers' deadlines, create the client with ContextTimeoutEnabled. Zero
+// fields of opts take the defaults (store.Options.WithDefaults).
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts, prefix: prefix, localNow: time.Now, direct: newDirect()}
+	return &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect()}
 }
 
 // Ping reports whether Redis answers PING.

@@ -233,13 +233,23 @@ local function disconnect(conn)
   end
 end
 
--- connect leases connection conn of user until dl (ms, formatted); a
--- connection not yet recorded is recorded, cancels the user's pending
--- disconnect release and, as the user's first, appends user_joined. It
--- returns true when the connection was new.
+-- connect leases connection conn of user until dl (ms, formatted; nil: no
+-- lease, it lives until disconnected); a connection not yet recorded is
+-- recorded, cancels the user's pending disconnect release and, as the
+-- user's first, appends user_joined. A live conn of another user is
+-- disconnected first. It returns true when the connection was new.
 local function connect(conn, user, dl)
-  redis.call('ZADD', K_CONNS, dl, conn)
-  if redis.call('HEXISTS', K_CONNUSER, conn) == 1 then return false end
+  local cur = redis.call('HGET', K_CONNUSER, conn)
+  if cur and cur ~= user then
+    disconnect(conn)
+    cur = nil
+  end
+  if dl then
+    redis.call('ZADD', K_CONNS, dl, conn)
+  else
+    redis.call('ZREM', K_CONNS, conn)
+  end
+  if cur then return false end
   redis.call('HSET', K_CONNUSER, conn, user)
   redis.call('ZREM', K_GRACE, user)
   if redis.call('HINCRBY', K_PRESENT, user, 1) == 1 then
