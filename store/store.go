@@ -27,6 +27,15 @@ type Options struct {
 	MaxTTL          time.Duration // lock.max_ttl, 1h
 	History         int           // events.history, 1000 events per project
 	DisconnectGrace time.Duration // lock.disconnect_grace, 10s
+
+	// OnRelease, when set, is told of the releases the store carries out
+	// itself on this instance: n locks released with reason expired or
+	// disconnected, by Run or by the lazy expiry of a call (SPEC §9
+	// filelock_locks_released_total: counted by the instance that carried
+	// the release out). The other reasons are the caller's to count. It
+	// may be called with the store's internal lock held: it must be quick
+	// and must not call the store.
+	OnRelease func(reason string, n int)
 }
 
 // DefaultOptions returns the defaults of SPEC §7.

@@ -174,5 +174,8 @@ func (s *Store) release(p *project, l *lock, reason string) filelock.Lock {
 	delete(p.held, l.User)
 	s.cancel(lockKey(p.id, l.File))
 	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: l.Lock, Reason: reason})
+	if f := s.opts.OnRelease; f != nil && (reason == filelock.ReasonExpired || reason == filelock.ReasonDisconnected) {
+		f(reason, 1)
+	}
 	return l.Lock
 }

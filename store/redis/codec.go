@@ -86,7 +86,7 @@ func decodeLock(projectID string, v any) (filelock.Lock, error) {
 }
 
 // reply splits a script's {code, ...} reply.
-func reply(v any) (code string, rest []any, err error) {
+func (s *Store) reply(v any) (code string, rest []any, err error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
 		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
@@ -95,5 +95,42 @@ func reply(v any) (code string, rest []any, err error) {
 	if !ok {
 		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
 	}
-	return code, a[1:], nil
+	rest = a[1:]
+	if n := len(rest); n > 0 {
+		if r, ok := rest[n-1].([]any); ok && len(r) == 3 && r[0] == "#released" {
+			s.released(r[1], r[2])
+			rest = rest[:n-1]
+		}
+	}
+	return code, rest, nil
+}
+
+// released tells Options.OnRelease of the releases a script carried out:
+// expired and disconnected, counts as the script replied them.
+func (s *Store) released(expired, disconnected any) {
+	f := s.opts.OnRelease
+	if f == nil {
+		return
+	}
+	if n, _ := expired.(int64); n > 0 {
+		f(filelock.ReasonExpired, int(n))
+	}
+	if n, _ := disconnected.(int64); n > 0 {
+		f(filelock.ReasonDisconnected, int(n))
+	}
+}
+
+// reapReply reads a reap script's reply (lua/reap.lua): the slot's next due
+// time, counting its releases; ok false when the script failed.
+func (s *Store) reapReply(c *call) (next string, ok bool) {
+	if c.cmd.Err() != nil {
+		return "", false
+	}
+	a, _ := c.cmd.Val().([]any)
+	if len(a) != 3 {
+		return "", false
+	}
+	s.released(a[1], a[2])
+	next, ok = a[0].(string)
+	return next, ok
 }

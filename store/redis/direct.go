@@ -91,8 +91,8 @@ func (s *Store) reapSlots(ctx context.Context, slots []int) {
 	now := s.redisNow()
 	horizon := now.Add(hintWindow).UnixMilli()
 	for i, slot := range slots {
-		next, ok := reaps[i].cmd.Val().(string)
-		if reaps[i].cmd.Err() != nil || !ok {
+		next, ok := s.reapReply(reaps[i])
+		if !ok {
 			s.direct.add(slot, now.Add(reapTick).UnixMilli())
 			continue
 		}

@@ -238,7 +238,7 @@ func (s *Store) runReply(ctx context.Context, c *call) (string, []any, error) {
 	if err := s.run(ctx, c); err != nil {
 		return "", nil, err
 	}
-	return reply(c.cmd.Val())
+	return s.reply(c.cmd.Val())
 }
 
 // runHinted runs a project script that may add a due time no earlier than
@@ -259,7 +259,7 @@ func (s *Store) runHinted(ctx context.Context, projectID string, d time.Duration
 	if err := wrap(c.cmd.Err()); err != nil {
 		return "", nil, err
 	}
-	return reply(c.cmd.Val())
+	return s.reply(c.cmd.Val())
 }
 
 func errShort(c *call) error { return fmt.Errorf("redis store: short reply %v", c.cmd.Val()) }

@@ -181,8 +181,8 @@ func (s *Store) reapOnce(ctx context.Context, k int) (bool, time.Duration) {
 	settles := make([]*call, 0, len(slots))
 	now := s.redisNow().UnixMilli()
 	for i, t := range slots {
-		next, ok := reaps[i].cmd.Val().(string)
-		if reaps[i].cmd.Err() != nil || !ok {
+		next, ok := s.reapReply(reaps[i])
+		if !ok {
 			continue // stays taken: reaped again after takeLease
 		}
 		if n, err := strconv.ParseInt(next, 10, 64); err == nil && n >= 0 && n <= now {

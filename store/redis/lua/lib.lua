@@ -152,6 +152,10 @@ local function put_lock(l)
   touch()
 end
 
+-- RELEASED counts the releases of reason expired and disconnected this
+-- script carried out (see with_released).
+local RELEASED = {expired = 0, disconnected = 0}
+
 -- release removes the lock and appends its lock_released event.
 local function release(l, reason)
   redis.call('DEL', LOCKP .. l.f)
@@ -160,6 +164,17 @@ local function release(l, reason)
   if not l.u then return end -- a dangling index entry: nothing was held
   if user_lock(l.u) == l.f then redis.call('HDEL', K_USERS, l.u) end
   emit({t = 'lock_released', f = l.f, u = l.u, k = I(l.k), r = reason})
+  if RELEASED[reason] then RELEASED[reason] = RELEASED[reason] + 1 end
+end
+
+-- with_released returns the reply r of a {code, ...} script with, when it
+-- released locks with reason expired or disconnected, one more element
+-- {'#released', expired, disconnected} (the Go side strips it and counts).
+local function with_released(r)
+  if RELEASED.expired > 0 or RELEASED.disconnected > 0 then
+    r[#r + 1] = {'#released', RELEASED.expired, RELEASED.disconnected}
+  end
+  return r
 end
 
 -- live_lock returns the lock of file, first releasing it (reason expired)
