@@ -25,7 +25,9 @@ type wireEvent struct {
 	R string `json:"r"`
 }
 
-// decodeEvent reads one event of the project.
+// decodeEvent reads one event of the project. An event written by the
+// previous version of the store (no p) comes with Prev 0, so a reader that
+// follows the project sees a gap and catches up, or takes a snapshot.
 func decodeEvent(projectID, js string) (filelock.Event, error) {
 	var w wireEvent
 	if err := json.Unmarshal([]byte(js), &w); err != nil {
@@ -35,9 +37,11 @@ func decodeEvent(projectID, js string) (filelock.Event, error) {
 	if err != nil {
 		return filelock.Event{}, fmt.Errorf("redis store: bad event seq %q", w.S)
 	}
-	prev, err := strconv.ParseUint(w.P, 10, 64)
-	if err != nil || prev >= seq {
-		return filelock.Event{}, fmt.Errorf("redis store: bad event prev %q", w.P)
+	var prev uint64 // an event of the previous version has no p: Prev 0, a gap to readers
+	if w.P != "" {
+		if prev, err = strconv.ParseUint(w.P, 10, 64); err != nil || prev >= seq {
+			return filelock.Event{}, fmt.Errorf("redis store: bad event prev %q", w.P)
+		}
 	}
 	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq, Prev: prev}
 	switch w.T {

@@ -2,8 +2,11 @@ package redis_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"filelock"
 	"filelock/internal/redistest"
@@ -87,5 +90,27 @@ func TestIdleTimeRestartedByLocksAndRefresh(t *testing.T) {
 				t.Errorf("after a %s, %s expires in %v, want a day", name, k, ttl)
 			}
 		}
+	}
+}
+
+// TestOldVersionEvents: stream entries of the previous version (no p, the
+// seq of the event before) are read with Prev 0, not as an error, so a
+// reader catches up or takes a snapshot.
+func TestOldVersionEvents(t *testing.T) {
+	rdb := redistest.Shared(t).Client(t)
+	prefix := redistest.Prefix(t)
+	s := redis.New(rdb, storetest.Opts(), prefix)
+	ctx := t.Context()
+	for i, js := range []string{`{"t":"user_joined","s":"1","u":"a"}`, `{"t":"user_left","s":"2","u":"a"}`} {
+		if err := rdb.XAdd(ctx, &goredis.XAddArgs{Stream: prefix + "events:{p}", ID: fmt.Sprint(i+1, "-0"), Values: []any{"e", js}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HSet(ctx, prefix+"meta:{p}", "seq", "2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, "p", "1")
+	if err != nil || len(evs) != 1 || evs[0].Seq != 2 || evs[0].Prev != 0 || evs[0].Type != filelock.EventUserLeft {
+		t.Fatalf("Events after an old-version event = %+v, %v; want user_left 2 with Prev 0", evs, err)
 	}
 }

@@ -37,6 +37,11 @@
 // its clock is not behind the time of the lost writes; a resume id that the
 // store lost is unknown to it (store.ErrHistoryGone). Each event records the
 // seq of the one before it (filelock.Event.Prev), since seqs jump.
+//
+// Upgrading from the previous version of this layout needs an empty Redis
+// (or a new key prefix): its locks lack the holders and due index entries,
+// so they would never be reaped. Its stream entries, which lack the seq of
+// the event before, still decode (with Prev 0, which readers treat as a gap).
 package redis
 
 import (
