@@ -60,12 +60,11 @@ func (s *Store) directLoop(ctx context.Context) {
 	for {
 		now := s.redisNow().UnixMilli()
 		slots, next, ok := s.direct.takeDue(now)
-		if len(slots) > 0 {
-			s.reapSlots(ctx, slots)
-			continue // what they left due soon is back in the set
-		}
 		wait := reapTick
-		if ok {
+		if len(slots) > 0 {
+			s.reapSlots(ctx, slots) // what they left due soon is back in the set
+			wait = reapMinWait
+		} else if ok {
 			wait = min(wait, max(time.Duration(next-now)*time.Millisecond, reapMinWait))
 		}
 		timer.Reset(wait)
