@@ -28,7 +28,11 @@
 // index once a second (sharing the work through P {reaper.sweep}:cursor)
 // and hint what is due within two seconds; a script whose due time may be
 // nearer than that hints its slot itself, in the same round trip. So a lost
-// hint delays an expiry by at most a second (see reaper.go).
+// hint delays an expiry by at most a second (see reaper.go). A slot whose
+// hint the sweep cannot write (its hint shard's node is down) is reaped
+// directly by the sweeping reaper, so a slot's expiries depend on its own
+// node only. Reapers judge due times by the Redis clock (an offset they
+// measure), not their own.
 //
 // Event seqs (and so tokens) are taken hybrid-logical-clock style: the
 // larger of the project's last seq + 1 and the Redis time in µs. So
