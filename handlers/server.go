@@ -80,9 +80,7 @@ func New(cfg Config) *Server {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 30 * time.Second
 	}
-	if cfg.Options == (store.Options{}) {
-		cfg.Options = store.DefaultOptions()
-	}
+	cfg.Options = cfg.Options.WithDefaults() // zero fields: store.DefaultOptions
 	if cfg.Auth == nil {
 		cfg.Auth, _ = auth.New(auth.Config{Mode: auth.ModeNone})
 	}

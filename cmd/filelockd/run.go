@@ -67,6 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	opts := store.Options{
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
 		History: cfg.Events.History, DisconnectGrace: cfg.Lock.DisconnectGrace,
+		OnRelease: func(reason string, n int) { // the store's own releases (expired, disconnected)
+			for range n {
+				m.LockReleased(reason)
+			}
+		},
 	}
 	st, closeStore, err := newStore(cfg, opts, log)
 	if err != nil {

@@ -81,7 +81,7 @@ func (s *Store) LeaseDelivery(ctx context.Context, projectID, owner string, fenc
 	case held:
 		return 0, nil
 	}
-	next := max(d.fences[projectID]+1, now.UnixMilli()*1000)
+	next := max(d.fences[projectID]+1, now.UnixMicro())
 	d.fences[projectID] = next
 	d.leases[projectID] = lease{owner: owner, fence: next, until: now.Add(ttl)}
 	return next, nil

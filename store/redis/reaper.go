@@ -47,6 +47,13 @@ const (
 // cannot reach it sweeps alone).
 const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPeriod)
 
+// redisNow is the reaper's estimate of the Redis clock: the instance's
+// clock corrected by the offset the last sweep share measured (due times
+// are in Redis time, and the instance's clock may be off it).
+func (s *Store) redisNow() time.Time {
+	return s.localNow().Add(time.Duration(s.clockOffset.Load()))
+}
+
 // Run implements store.Store. Every instance may run it, and the work
 // spreads over them. For each hint shard, a loop of its own takes the
 // shard's due slots (a taken slot is left to it for takeLease), reaps each
@@ -57,16 +64,19 @@ const sweepChunk = (numSlots*int(reapTick) + int(sweepPeriod) - 1) / int(sweepPe
 // the slots' due indexes (the reapers together sweep every slot once a
 // sweepPeriod) and hints the ones with something due within hintWindow, so
 // nothing registered is ever forgotten, and scripts need not hint what is
-// further ahead. The loops are apart, and every step is bounded by
-// stepTimeout, so an unreachable node (a Cluster failover) holds up only
-// the slots it serves. It returns nil when ctx ends; Redis failures are
-// retried.
+// further ahead. A slot whose hint the sweep could not write (its hint
+// shard's node does not answer) is reaped by this reaper itself when due
+// (direct.go), so expiry in a slot needs only the slot's own node. The
+// loops are apart, and every step is bounded by stepTimeout, so an
+// unreachable node (a Cluster failover) holds up only the slots it serves.
+// It returns nil when ctx ends; Redis failures are retried.
 func (s *Store) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for k := range hintShards {
 		wg.Go(func() { s.reapShard(ctx, k) })
 	}
 	wg.Go(func() { s.sweepLoop(ctx) })
+	wg.Go(func() { s.directLoop(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -116,7 +126,7 @@ func (s *Store) reapShard(ctx context.Context, k int) {
 func (s *Store) sweepLoop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	cursor := int(time.Now().UnixNano() % numSlots) // for sweeping alone
+	cursor := int(s.localNow().UnixNano() % numSlots) // for sweeping alone
 	for sleep(ctx, timer, reapTick) {
 		var from, n int
 		var err error
@@ -169,10 +179,10 @@ func (s *Store) reapOnce(ctx context.Context, k int) (bool, time.Duration) {
 	}
 	step(ctx, func(ctx context.Context) { s.pipeline(ctx, reaps...) })
 	settles := make([]*call, 0, len(slots))
-	now := time.Now().UnixMilli()
+	now := s.redisNow().UnixMilli()
 	for i, t := range slots {
-		next, ok := reaps[i].cmd.Val().(string)
-		if reaps[i].cmd.Err() != nil || !ok {
+		next, ok := s.reapReply(reaps[i])
+		if !ok {
 			continue // stays taken: reaped again after takeLease
 		}
 		if n, err := strconv.ParseInt(next, 10, 64); err == nil && n >= 0 && n <= now {
@@ -188,24 +198,32 @@ func (s *Store) reapOnce(ctx context.Context, k int) (bool, time.Duration) {
 
 // sweepShare returns this reaper's share of the sweep: n slots from slot
 // from (lua/sweepshare.lua), so that the reapers together sweep every slot
-// once a sweepPeriod, whatever their number.
+// once a sweepPeriod, whatever their number. The script's reply carries
+// the Redis time, which sets the offset of redisNow.
 func (s *Store) sweepShare(ctx context.Context) (from, n int, err error) {
 	c := &call{script: shareScript, keys: []string{s.prefix + "{reaper.sweep}:cursor"},
 		args: []any{2 * sweepChunk, sweepPeriod.Milliseconds(), numSlots}}
+	sent := s.localNow()
 	if err := s.run(ctx, c); err != nil {
 		return 0, 0, err
 	}
+	got := s.localNow()
 	a, _ := c.cmd.Val().([]any)
-	if len(a) != 2 {
+	if len(a) != 3 {
 		return 0, 0, errShort(c)
 	}
 	f, _ := a[0].(int64)
 	m, _ := a[1].(int64)
+	if now, ok := a[2].(int64); ok { // Redis time, ms, taken about mid-trip
+		mid := sent.Add(got.Sub(sent) / 2)
+		s.clockOffset.Store(int64(time.UnixMilli(now).Sub(mid)))
+	}
 	return int(f), int(m), nil
 }
 
 // sweep hints the slots [from, from+n) whose due index holds something due
-// within hintWindow, with its earliest due time.
+// within hintWindow, with its earliest due time; a slot whose hint fails
+// goes to the direct set, reaped by this reaper when due.
 func (s *Store) sweep(ctx context.Context, from, n int) {
 	if n <= 0 {
 		return
@@ -217,8 +235,10 @@ func (s *Store) sweep(ctx context.Context, from, n int) {
 		}
 		return nil
 	})
-	horizon := float64(time.Now().Add(hintWindow).UnixMilli())
+	horizon := float64(s.redisNow().Add(hintWindow).UnixMilli())
 	var hints []*call
+	var slots []int
+	var dues []int64
 	for i, c := range reads {
 		z, err := c.Result()
 		if err != nil || len(z) == 0 || z[0].Score > horizon {
@@ -226,8 +246,15 @@ func (s *Store) sweep(ctx context.Context, from, n int) {
 		}
 		slot := (from + i) % numSlots
 		hints = append(hints, &call{script: hintScript, keys: s.hintKeys(slot), args: []any{slot, "abs", int64(z[0].Score)}})
+		slots, dues = append(slots, slot), append(dues, int64(z[0].Score))
 	}
-	if len(hints) > 0 {
-		s.pipeline(ctx, hints...)
+	if len(hints) == 0 {
+		return
+	}
+	s.pipeline(ctx, hints...)
+	for i, h := range hints {
+		if h.cmd.Err() != nil {
+			s.direct.add(slots[i], dues[i])
+		}
 	}
 }
