@@ -38,7 +38,8 @@ func TestLostWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Save(ctx).Err(); err != nil {
+	rdbFile, err := srv.Snapshot(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var lost []filelock.Lock
@@ -50,8 +51,9 @@ func TestLostWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.Stop() // as a crash: the writes after SAVE are gone
-	srv.Start()
+	if err := srv.RestartFrom(rdbFile); err != nil { // as a crash: the writes after the snapshot are gone
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
