@@ -15,7 +15,7 @@ GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # make release: one binary per platform under dist/, and SHA256SUMS.
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/arm64
 
-.PHONY: run build release test gotest e2e bench bench-smoke gobench docs docs-check lint fuzz clean
+.PHONY: run build release test gotest e2e bench bench-smoke bench-backends gobench docs docs-check lint fuzz clean
 
 ## run: start the server on :8000 with the memory store (see configs/filelock.yaml)
 run:
@@ -36,10 +36,17 @@ release:
 	@cat dist/SHA256SUMS
 
 ## test: lint, check docs/ is current, Go tests with -race, then the e2e tests
-test: lint docs-check gotest e2e
+test: lint docs-check gotest e2e bench-smoke
 
 gotest:
 	$(GO) test -race -count=1 ./...
+
+## soak: the checker's randomized fault rounds on every store and topology for SOAK in all
+## (e.g. make soak SOAK=10m); each round prints its seed, CHECK_SEED=<seed> replays it
+SOAK ?= 10m
+.PHONY: soak
+soak:
+	CHECK_SOAK=$(SOAK) $(GO) test -race -count=1 -timeout 0 -run '^TestCheck' -v ./internal/check/
 
 ## e2e: the node end-to-end tests in e2e/ (when present)
 e2e:
@@ -54,6 +61,11 @@ bench:
 	$(GO) build -o $(BIN) ./cmd/filelockd
 	$(GO) build -o $(BENCH) ./cmd/filelock-bench
 	ulimit -n $$(ulimit -Hn); ./$(BENCH) -spawn ./$(BIN) $(BENCHARGS)
+	$(MAKE) --no-print-directory bench-backends
+
+## bench-backends: webhook delivery latency and rate to a local receiver, /claim requests/s with 10 and 1000 files (both stores)
+bench-backends:
+	$(GO) test -run='^$$' -bench='BenchmarkDelivery|BenchmarkClaim' -benchtime=2s ./webhooks/ ./handlers/
 
 ## bench-smoke: the same scenarios at a tiny size in a few seconds; fails on any missing or duplicate delivery
 bench-smoke:

@@ -616,7 +616,7 @@ const docTemplate = `{
         },
         "/ws": {
             "get": {
-                "description": "Text frames of one JSON object each: {\"event\", \"data\", \"ref\"?}. Client messages: join_project\n{project_id, user_id}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id, file,\nrelease_previous?, ttl_seconds?}, unlock {project_id, file, token?}. A message with ref is answered\n{\"event\":\"reply\",\"ref\":…,\"data\":{\"ok\":true,…}} or {\"ok\":false,\"error\":{…},\"lock\"?}; errors of\nmessages without ref come as {\"event\":\"error\",\"data\":{\"code\",\"message\"}}. The server sends the\njoined projects' events, pings every 25 s and closes a connection silent for 60 s.\nIn auth.mode jwt the connection is closed with code 4001 \"token expired\" when its token expires.",
+                "description": "Text frames of one JSON object each: {\"event\", \"data\", \"ref\"?}. Client messages: join_project\n{project_id, user_id, last_event_id?}, leave_project {project_id}, heartbeat {project_id?}, lock {project_id,\nfile, release_previous?, ttl_seconds?}, claim {project_id, files, ttl_seconds?}, unlock {project_id, file,\ntoken?}. A message with ref is answered\n{\"event\":\"reply\",\"ref\":…,\"data\":{\"ok\":true,…}} or {\"ok\":false,\"error\":{…},\"lock\"?}; errors of\nmessages without ref come as {\"event\":\"error\",\"data\":{\"code\",\"message\"}}. The server sends the\njoined projects' events, pings every 25 s and closes a connection silent for 60 s.\nIn auth.mode jwt the connection is closed with code 4001 \"token expired\" when its token expires.",
                 "tags": [
                     "events"
                 ],

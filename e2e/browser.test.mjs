@@ -139,6 +139,21 @@ describe("demo page over SSE", () => {
     await shot(bob.page, "06-bob-lock-forced-away.png");
   });
 
+  test("Next image over SSE: the first free image after yours; none free says so", async () => {
+    // alice holds scene-02 (above); bob takes scene-03, the one after it.
+    await bob.page.click(sel("images/scene-03.svg"));
+    await tileState(bob.page, "images/scene-03.svg", "mine", { timeout: 5000 });
+    await alice.page.click("#next");
+    await tileState(alice.page, "images/scene-04.svg", "mine", { timeout: 5000 });
+    await tileState(bob.page, "images/scene-04.svg", "theirs", { holder: "alice" });
+    await tileState(alice.page, second, "free");
+    // Back to scene-02 for the tests below.
+    await alice.page.click(sel(second));
+    await tileState(alice.page, second, "mine", { timeout: 5000 });
+    await bob.page.click("#release");
+    await tileState(alice.page, "images/scene-03.svg", "free");
+  });
+
   test("alice's page closes; bob sees her lock released after the grace", async () => {
     const closedAt = Date.now();
     await alice.context.close();
@@ -203,6 +218,23 @@ for (const [transport, label, n] of [["socketio", "Socket.IO", "09"], ["ws", "We
       await tileState(bob.page, "images/scene-08.svg", "theirs", { holder: "alice" });
     });
 
+    test("Next image claims the first free image after yours, skipping bob's", async () => {
+      // alice holds scene-08; bob takes scene-09, the one after it.
+      await bob.page.click(sel("images/scene-09.svg"));
+      await tileState(bob.page, "images/scene-09.svg", "mine", { timeout: 5000 });
+      await tileState(alice.page, "images/scene-09.svg", "theirs", { holder: "bob" });
+      await alice.page.click("#next");
+      await tileState(alice.page, "images/scene-10.svg", "mine", { timeout: 5000 });
+      await tileState(alice.page, "images/scene-08.svg", "free");
+      await tileState(bob.page, "images/scene-10.svg", "theirs", { holder: "alice" });
+      await bob.page.locator(`#log [data-event="lock_released"][data-reason="switched"][data-user="alice"][data-file="images/scene-08.svg"]`)
+        .waitFor({ timeout: LIVE_MS });
+      assert.equal(await alice.page.locator('#banner[data-kind="lost"]').count(), 0, "a claim's own switch is no loss");
+      await shot(alice.page, `${n}c-${transport}-next-image.png`);
+      await bob.page.click("#release");
+      await tileState(alice.page, "images/scene-09.svg", "free");
+    });
+
     test("a file added by name round-trips; leaving releases the lock", async () => {
       const added = `images/кошка αβ "7" {a}*: ${transport}.jpg`; // 2-byte UTF-8, quotes, braces
       await alice.page.fill("#add-file", added);
@@ -226,6 +258,65 @@ for (const [transport, label, n] of [["socketio", "Socket.IO", "09"], ["ws", "We
     test("no errors in the pages", assertNoPageErrors);
   });
 }
+
+describe("issue 10.7: six event streams on one HTTP/1.1 origin", () => {
+  test("over SSE a command that cannot get a connection rejects with timeout; over WebSocket seven projects share one", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      page.on("pageerror", (e) => pageErrors.push(`gina: ${e.message}`));
+      await page.goto(`${srv.baseUrl}/`);
+      const result = await page.evaluate(async () => {
+        const { FileLockClient } = await import("/filelock.js");
+        const opened = (p) => new Promise((res) => { if (p.connection === "open") res(); else p.on("state", (s) => s === "open" && res()); });
+        // Six streams: the browser's every connection to the origin.
+        const sse = new FileLockClient({ userId: "gina", transport: "sse", timeoutMs: 2000 });
+        const streams = [1, 2, 3, 4, 5, 6].map((i) => sse.project(`e2e-six-${i}`));
+        await Promise.all(streams.map(opened));
+        const started = Date.now();
+        const err = await streams[0].lock("images/scene-01.svg").then(() => null, (e) => e.code);
+        const took = Date.now() - started;
+        sse.close();
+        const ws = new FileLockClient({ userId: "gina", transport: "ws" });
+        const projects = [1, 2, 3, 4, 5, 6, 7].map((i) => ws.project(`e2e-seven-${i}`));
+        await Promise.all(projects.map(opened));
+        const h = await projects[6].lock("images/scene-01.svg");
+        await h.release();
+        ws.close();
+        return { err, took, wsToken: h.token > 0 };
+      });
+      assert.equal(result.err, "timeout");
+      assert.ok(result.took < 4000, `lock() took ${result.took} ms`);
+      assert.equal(result.wsToken, true);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("two tabs of one user", () => {
+  for (const transport of ["sse", "ws", "socketio"]) {
+    test(`over ${transport}: moving on in one tab shows the first tab its lock lost (switched)`, async () => {
+      const project = `e2e-tabs-${transport}`;
+      const one = await openAs("frank", project, transport);
+      const two = await openAs("frank", project, transport);
+      try {
+        await one.page.click(sel("images/scene-14.svg"));
+        await tileState(one.page, "images/scene-14.svg", "mine", { timeout: 5000 });
+        await tileState(two.page, "images/scene-14.svg", "mine");
+        await two.page.click(sel("images/scene-15.svg"));
+        await tileState(two.page, "images/scene-15.svg", "mine", { timeout: 5000 });
+        await one.page.locator('#banner[data-kind="lost"][data-reason="switched"]').waitFor({ timeout: LIVE_MS });
+        await tileState(one.page, "images/scene-15.svg", "mine");
+        await tileState(one.page, "images/scene-14.svg", "free");
+        assert.equal(await two.page.locator('#banner[data-kind="lost"]').count(), 0);
+      } finally {
+        await one.context.close();
+        await two.context.close();
+      }
+    });
+  }
+});
 
 // A second server that tells clients to heartbeat every second, so that a
 // 5 s lock only lives past its first expiry if the page keeps it alive; the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"filelock"
 	"filelock/store"
@@ -35,10 +36,11 @@ type Subscription struct {
 	ProjectID string
 	Initial   []*Frame
 
-	hub  *Hub
-	p    *project
-	wake chan struct{} // one token: frames were queued or the subscription ended
-	done chan struct{} // closed when the subscription ends
+	hub    *Hub
+	p      *project
+	wake   chan struct{}          // one token: frames were queued or the subscription ended
+	notify atomic.Pointer[func()] // set: called instead of a token on wake
+	done   chan struct{}          // closed when the subscription ends
 
 	qmu   sync.Mutex
 	q     []*Frame // the live queue, oldest first
@@ -127,10 +129,24 @@ func (s *Subscription) takeQueued() []*Frame {
 }
 
 func (s *Subscription) signal() {
+	if f := s.notify.Load(); f != nil {
+		(*f)()
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Notify makes f run, instead of a token on Ready, whenever frames were
+// queued or the subscription ended, so that a subscriber needs no
+// goroutine of its own while idle; f also runs once when Notify is called.
+// f runs inside the hub's delivery: it must return at once (start the
+// work, don't do it).
+func (s *Subscription) Notify(f func()) {
+	s.notify.Store(&f)
+	f()
 }
 
 // Subscribe registers a subscriber of projectID's events. afterID is the
@@ -311,10 +327,7 @@ func (s *Subscription) end(reason error) {
 	}
 	s.ended, s.err = true, reason
 	close(s.done)
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.signal()
 }
 
 // dropLocked removes a subscriber for reason; it ends.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
-	"slices"
 	"time"
 
 	"filelock"
@@ -305,21 +304,12 @@ func (s *Server) cmdGetLock(ctx context.Context, who auth.Identity, p LockQuery)
 			return LockInfo{}, err
 		}
 	}
-	st, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Status, error) {
-		return s.cfg.Store.Status(ctx, p.ProjectID)
+	l, err := storeCall(ctx, s, func(ctx context.Context) (filelock.Lock, error) {
+		return s.cfg.Store.Lock(ctx, p.ProjectID, p.File) // not_locked, expiry judged by the store's clock
 	})
 	if err != nil {
 		return LockInfo{}, err
 	}
-	now := st.ServerTime // expiry is judged by the store's clock
-	if now.IsZero() {
-		now = time.Now()
-	}
-	i := slices.IndexFunc(st.Locks, func(l filelock.Lock) bool { return l.File == p.File })
-	if i < 0 || !now.Before(st.Locks[i].ExpiresAt) {
-		return LockInfo{}, store.ErrNotLocked(p.File)
-	}
-	l := st.Locks[i]
 	switch {
 	case p.UserID != nil && *p.UserID != l.User:
 		return LockInfo{}, filelock.LockError(filelock.ENotOwner, l, "%s is locked by %s, not %s", l.File, l.User, *p.UserID)

@@ -16,6 +16,7 @@ import (
 
 	"filelock"
 	"filelock/auth"
+	"filelock/session"
 	"filelock/store"
 	"filelock/store/memory"
 )
@@ -225,7 +226,7 @@ func FuzzRESTBody(f *testing.F) {
 		}
 		var raw json.RawMessage
 		if err == nil {
-			raw = okJSON(reply)
+			raw = session.OK(reply)
 		}
 		checkResult(t, st, body, raw, err)
 		var fe *filelock.Error
@@ -238,9 +239,12 @@ func FuzzRESTBody(f *testing.F) {
 // runSession runs one message on a fresh session, the join's follow-up
 // included, and closes the session.
 func runSession(t *testing.T, s *Server, st *checked, input []byte, name string, data []byte) {
-	ss := newSession(s, auth.Identity{}, "fuzz", func(filelock.Event) bool { return true }, func() {})
-	defer ss.close()
-	reply, then, err := ss.handle(context.Background(), name, data)
+	ss, err := s.rt.sessions.Open(nopTransport{}, s.backend(auth.Identity{}), session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ss.Close(session.ClientGone); <-ss.Done() }()
+	reply, then, err := ss.Handle(context.Background(), name, data)
 	checkResult(t, st, input, reply, err)
 	if then != nil {
 		then()
@@ -312,3 +316,11 @@ func FuzzSocketIOArgs(f *testing.F) {
 		runSession(t, s, st, payload, name, data)
 	})
 }
+
+// nopTransport is a session.Transport that writes nowhere.
+type nopTransport struct{}
+
+func (nopTransport) Name() string                 { return "fuzz" }
+func (nopTransport) Write([]*session.Frame) error { return nil }
+func (nopTransport) Keepalive(bool) error         { return nil }
+func (nopTransport) Close(session.Reason)         {}

@@ -12,6 +12,8 @@ import (
 	"filelock"
 	"filelock/handlers"
 	"filelock/internal/redistest"
+	"filelock/store"
+	"filelock/store/memory"
 )
 
 // getLockPath is the path of GET /locks for file, the whole name escaped
@@ -135,25 +137,23 @@ func testGetLockNames(t *testing.T, s *server) {
 	s.do(http.MethodGet, getLockPath(p, "abs/../x", ""), "").fail(t, http.StatusNotFound, filelock.ENotLocked)
 }
 
-// expiredStore reports a lock whose expires_at has passed but that the
-// reaper has not released yet.
-type expiredStore struct {
-	stubStore
-	lock filelock.Lock
-}
-
-func (s *expiredStore) Status(context.Context, string) (filelock.Status, error) {
-	return filelock.Status{ProjectID: s.lock.ProjectID, Locks: []filelock.Lock{s.lock}, LastEventID: "7"}, nil
-}
-
 // TestGetLockExpired: a lock past its expires_at is not a lock, even
-// before its release: the fencing check refuses its token.
+// before its release (no reaper runs here): the fencing check refuses its
+// token.
 func TestGetLockExpired(t *testing.T) {
-	now := time.Now()
-	st := &expiredStore{lock: filelock.Lock{ProjectID: "p1", File: "a.jpg", User: "u1", Token: 7,
-		AcquiredAt: now.Add(-time.Minute), ExpiresAt: now.Add(-time.Millisecond)}}
+	st := memory.New(store.Options{DefaultTTL: time.Second, MinTTL: 100 * time.Millisecond, MaxTTL: time.Minute})
+	t.Cleanup(func() { _ = st.Close() })
+	r, err := st.Acquire(t.Context(), store.AcquireRequest{ProjectID: "p1", File: "a.jpg", User: "u1", TTL: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := startServer(t, handlers.Config{Store: st})
-	s.do(http.MethodGet, "/locks/p1/a.jpg?token=7", "").fail(t, http.StatusNotFound, filelock.ENotLocked)
+	path := fmt.Sprintf("/locks/p1/a.jpg?token=%d", r.Lock.Token)
+	s.do(http.MethodGet, path, "").ok(t, nil)
+	for time.Now().Before(r.Lock.ExpiresAt.Add(20 * time.Millisecond)) {
+		time.Sleep(10 * time.Millisecond) // until expires_at has passed
+	}
+	s.do(http.MethodGet, path, "").fail(t, http.StatusNotFound, filelock.ENotLocked)
 	s.do(http.MethodGet, "/locks/p1/a.jpg", "").fail(t, http.StatusNotFound, filelock.ENotLocked)
 }
 
@@ -208,4 +208,36 @@ func TestGetLockJWTUserMismatch(t *testing.T) {
 	s.callAs(alice, http.MethodGet, "/locks/p1/b.jpg?user_id=bob", "").fail(t, http.StatusForbidden, filelock.EUserMismatch)
 	s.callKey(apiKey, "", http.MethodGet, fmt.Sprintf("/locks/p1/a.jpg?token=%d&user_id=alice", tok), "").ok(t, nil)
 	s.callKey(apiKey, "", http.MethodGet, "/locks/p1/a.jpg?user_id=bob", "").fail(t, http.StatusForbidden, filelock.ENotOwner)
+}
+
+// lookupStore answers Lock with its lock (not_locked for another file) and
+// every other call, Status included, with store_unavailable.
+type lookupStore struct {
+	stubStore
+	lock filelock.Lock
+}
+
+func (s *lookupStore) Lock(_ context.Context, projectID, file string) (filelock.Lock, error) {
+	if projectID != s.lock.ProjectID || file != s.lock.File {
+		return filelock.Lock{}, store.ErrNotLocked(file)
+	}
+	return s.lock, nil
+}
+
+// TestGetLockLooksUpOneFile: the fencing check asks the store for the one
+// file (Store.Lock), not for the project's whole status, and keeps its
+// error rules: token → stale_token, user_id → not_owner, both with the lock.
+func TestGetLockLooksUpOneFile(t *testing.T) {
+	now := time.Now()
+	st := &lookupStore{stubStore: stubStore{err: store.Unavailable(fmt.Errorf("down"))},
+		lock: filelock.Lock{ProjectID: "p1", File: "a.jpg", User: "u1", Token: 7, AcquiredAt: now, ExpiresAt: now.Add(time.Minute)}}
+	s := startServer(t, handlers.Config{Store: st})
+	var got struct{ Lock filelock.Lock }
+	s.do(http.MethodGet, "/locks/p1/a.jpg?token=7&user_id=u1", "").ok(t, &got)
+	if got.Lock.Token != 7 || got.Lock.User != "u1" {
+		t.Fatalf("lock %+v", got.Lock)
+	}
+	s.do(http.MethodGet, "/locks/p1/a.jpg?token=8", "").fail(t, http.StatusConflict, filelock.EStaleToken)
+	s.do(http.MethodGet, "/locks/p1/a.jpg?token=7&user_id=u2", "").fail(t, http.StatusForbidden, filelock.ENotOwner)
+	s.do(http.MethodGet, "/locks/p1/b.jpg", "").fail(t, http.StatusNotFound, filelock.ENotLocked)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"filelock"
 	"filelock/events"
 	"filelock/metrics"
 )
@@ -64,31 +63,4 @@ func (m serverMetrics) middleware() gin.HandlerFunc {
 //	@Router			/metrics [get]
 func (m serverMetrics) handler() gin.HandlerFunc {
 	return gin.WrapH(m.Handler())
-}
-
-// transportLabel is the transport label of a session's transport name.
-func transportLabel(transport string) string {
-	if transport == "sio" {
-		return metrics.SocketIO
-	}
-	return transport
-}
-
-// tracked counts a live connection of transport until release is called
-// (the returned function releases and counts it closed).
-func (m serverMetrics) tracked(transport string, release func()) func() {
-	closed := m.ConnOpened(transport)
-	return func() { closed(); release() }
-}
-
-// delivering counts each event deliver hands to the transport.
-func (m serverMetrics) delivering(transport string, deliver func(filelock.Event) bool) func(filelock.Event) bool {
-	label := transportLabel(transport)
-	return func(ev filelock.Event) bool {
-		ok := deliver(ev)
-		if ok {
-			m.EventsDelivered(label, 1)
-		}
-		return ok
-	}
 }

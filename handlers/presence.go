@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"sync"
 	"time"
@@ -52,13 +50,6 @@ func newPresence(srv *Server, st store.Store, lease, every, timeout time.Duratio
 	p.wg.Add(1)
 	go p.run()
 	return p
-}
-
-// newConnID returns a fresh connection id for presence.
-func newConnID(transport string) string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return transport + "-" + hex.EncodeToString(b[:])
 }
 
 // connect records connID of user as live in the project.

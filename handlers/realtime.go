@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"errors"
+	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -8,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"filelock/events"
+	"filelock/session"
 )
 
 // Defaults of the realtime transports (Config fields of the same meaning).
@@ -19,23 +23,21 @@ const (
 	defaultPresenceRefresh    = 5 * time.Second
 	defaultSSEKeepalive       = 15 * time.Second
 	defaultSendQueue          = 256
+	defaultMaxProjectsPerConn = 32
 	closeWait                 = 5 * time.Second // how long Close waits for connections to wind down
 )
 
-// realtime is the state the live transports share: the event hub, presence,
-// the live WebSocket connections and the Socket.IO server.
+// realtime is the state the live transports share: the event hub,
+// presence, the sessions of every live connection, the WebSocket upgrader
+// and the Socket.IO server.
 type realtime struct {
 	hub      *events.Hub
 	presence *presence
+	sessions *session.Manager
 	upgrader websocket.Upgrader
 	sio      *sioServer
 
-	mu       sync.Mutex
-	conns    map[*wsConn]struct{}
-	closed   bool
-	live     sync.WaitGroup // connection handlers still running
-	shutdown chan struct{}  // closed when closeRealtime starts (SSE streams end)
-	finished chan struct{}  // closed when closeRealtime has returned
+	closing  sync.Once
 	closeErr error
 }
 
@@ -52,15 +54,19 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	if c.SendQueue <= 0 {
 		c.SendQueue = defaultSendQueue
 	}
+	if c.MaxProjectsPerConn <= 0 {
+		c.MaxProjectsPerConn = defaultMaxProjectsPerConn
+	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log,
-			Formats: []*events.Format{sseFormat}}),
+			Formats: []*events.Format{sseFormat, wsFormat, sioFormat}}),
 		// Same origin, no Origin (not a browser) or cors.allowed_origins;
 		// getWS refuses others first, with a 403 error body.
-		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 4096, WriteBufferSize: 4096},
-		conns:    map[*wsConn]struct{}{},
-		shutdown: make(chan struct{}),
-		finished: make(chan struct{}),
+		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,
+			Tick: min(max(min(c.SSEKeepalive, c.WSPingInterval)/4, 10*time.Millisecond), 2*time.Second)}),
+		// Only the handshake is the library's (ws.go frames the rest): its
+		// buffers are dropped with it.
+		upgrader: websocket.Upgrader{CheckOrigin: c.CORS.CheckOrigin, ReadBufferSize: 128, WriteBufferSize: 128},
 	}
 	s.rt.presence = newPresence(s, c.Store, c.PresenceLease, c.PresenceRefresh, c.StoreTimeout, s.log)
 	s.metrics.watch(s.rt.hub.Stats)
@@ -78,50 +84,92 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// closeRealtime ends every live connection (WebSocket: close 1001;
-// Socket.IO: disconnect; SSE: end of stream), waits a while for their
-// handlers to record the disconnects, then stops the hub and the refresher.
-// A second call waits for the first to finish.
+// closeRealtime ends every live connection (SSE: a retry and a comment,
+// then the end of the stream; WebSocket: close 1001; Socket.IO:
+// disconnect), waits a while for them to record their disconnects, then
+// stops the hub and the refresher. A second call waits for the first.
 func (s *Server) closeRealtime() error {
 	rt := s.rt
-	rt.mu.Lock()
-	if rt.closed {
-		rt.mu.Unlock()
-		<-rt.finished
-		return rt.closeErr
+	rt.closing.Do(func() {
+		if !rt.sessions.Shutdown(closeWait) {
+			s.log.Warn("realtime: connections still closing")
+		}
+		rt.sio.close()
+		rt.closeErr = rt.hub.Close()
+		rt.presence.close()
+	})
+	return rt.closeErr
+}
+
+// smallWrite is the most a write copies into one buffer rather than
+// handing the kernel a vector: a vector makes the connection keep an iovec
+// array for good.
+const smallWrite = 4096
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, smallWrite); return &b }}
+
+// writeBuffers writes bufs (n bytes in all) to c in one write.
+func writeBuffers(c net.Conn, bufs net.Buffers, n int) error {
+	if n > smallWrite {
+		_, err := bufs.WriteTo(c)
+		return err
 	}
-	rt.closed = true
-	close(rt.shutdown)
-	defer close(rt.finished)
-	conns := make([]*wsConn, 0, len(rt.conns))
-	for c := range rt.conns {
-		conns = append(conns, c)
+	p := writeBufs.Get().(*[]byte)
+	b := (*p)[:0]
+	for _, x := range bufs {
+		b = append(b, x...)
 	}
-	rt.mu.Unlock()
-	for _, c := range conns {
-		c.shutdown()
-	}
-	rt.sio.close()
-	err := rt.hub.Close() // ends SSE streams and every subscription
-	done := make(chan struct{})
-	go func() { rt.live.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(closeWait):
-		s.log.Warn("realtime: connections still closing")
-	}
-	rt.presence.close()
-	rt.closeErr = err
+	_, err := c.Write(b)
+	*p = b[:0]
+	writeBufs.Put(p)
 	return err
 }
 
-// track registers a live connection handler; false when closing.
-func (rt *realtime) track() bool {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.closed {
-		return false
+// writeAtOnce writes b if the connection takes it without waiting;
+// ErrWouldBlock when it took none of it (a part written is an error: the
+// stream is broken).
+func writeAtOnce(c net.Conn, d *writeDeadline, b []byte) error {
+	d.set(c, time.Now().Add(time.Millisecond))
+	n, err := c.Write(b)
+	switch {
+	case err == nil:
+		return nil
+	case n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		return session.ErrWouldBlock
 	}
-	rt.live.Add(1)
-	return true
+	return err
+}
+
+// writeDeadline is a connection's write deadline, set anew only when the
+// one in force would leave a write less than half its timeout (each
+// setting is a timer update). Its user holds the connection's write lock.
+type writeDeadline struct{ at time.Time }
+
+// extend makes the next write end within timeout, and at least half of it.
+func (d *writeDeadline) extend(c net.Conn, timeout time.Duration) {
+	if now := time.Now(); d.at.Sub(now) < timeout/2 {
+		d.set(c, now.Add(timeout))
+	}
+}
+
+func (d *writeDeadline) set(c net.Conn, at time.Time) {
+	d.at = at
+	_ = c.SetWriteDeadline(at)
+}
+
+// sessionEnd is the OnEnd of a session of transport: the connection is
+// counted as live in the metrics until then (SPEC §9), then released from
+// the limits; a session the hub dropped counts as a dropped subscriber.
+func (s *Server) sessionEnd(transport string, release func()) func(session.Reason) {
+	closed := s.metrics.ConnOpened(transport)
+	return func(r session.Reason) {
+		closed()
+		release()
+		switch r {
+		case session.Lagging:
+			s.metrics.dropped(events.ErrLagging)
+		case session.Resync:
+			s.metrics.dropped(events.ErrResync)
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"filelock/limits"
 	"filelock/logging"
 	"filelock/metrics"
+	"filelock/session"
 	"filelock/store"
 )
 
@@ -38,6 +39,8 @@ type Config struct {
 	MaxConnsPerUser   int               // limits.max_connections_per_user (0: no cap)
 	UserRPS           float64           // limits.user_rps: lock/unlock/heartbeat per second per user (0: off)
 	ReadTimeout       time.Duration     // http.read_timeout: bound on reading a request of a non-streaming route (0: none)
+
+	MaxProjectsPerConn int // limits.max_projects_per_connection: projects one WebSocket/Socket.IO connection may join (32)
 
 	// Realtime transports (realtime.go); zero means the default in parentheses.
 	WSPingInterval     time.Duration // WebSocket ping period (25s)
@@ -78,9 +81,7 @@ func New(cfg Config) *Server {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 30 * time.Second
 	}
-	if cfg.Options == (store.Options{}) {
-		cfg.Options = store.DefaultOptions()
-	}
+	cfg.Options = cfg.Options.WithDefaults() // zero fields: store.DefaultOptions
 	if cfg.Auth == nil {
 		cfg.Auth, _ = auth.New(auth.Config{Mode: auth.ModeNone})
 	}
@@ -207,7 +208,7 @@ func (s *Server) messageLog(ctx context.Context, transport, connID, event string
 		switch {
 		case code == filelock.EUnavailable || code == filelock.EInternal:
 			level = slog.LevelWarn
-		case event == msgHeartbeat:
+		case event == session.MsgHeartbeat:
 			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(ctx, level, "message",

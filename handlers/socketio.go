@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,15 +16,17 @@ import (
 
 	"filelock"
 	"filelock/auth"
+	"filelock/events"
 	"filelock/metrics"
+	"filelock/session"
 )
 
 // sioServer is Socket.IO v4 at /socket.io/ (SPEC §5): the same messages,
 // payloads and events as the WebSocket; a reply is the acknowledgement's
-// argument. Each socket has a session like a WebSocket connection; a
-// joined project is also a room of the socket, while its events come
-// through the hub to each socket, so that they arrive once each, in order,
-// and a socket whose unsent packets exceed limits.send_queue is cut off.
+// argument. Each socket has a session like a WebSocket connection; its
+// events come through the hub to each socket, so that they arrive once
+// each, in order, and a socket whose unsent packets exceed
+// limits.send_queue is cut off. Keepalive is the engine's own ping.
 type sioServer struct {
 	io      *socket.Server
 	handler http.Handler
@@ -92,9 +95,13 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	if err == nil {
 		release, err = s.acquireConn(who, "")
 	}
-	if err == nil && !s.rt.track() {
-		release()
-		err = filelock.Errorf(filelock.EUnavailable, "server shutting down")
+	var ss *session.Session
+	t := &sioSocket{s: s, sock: sock, limit: int64(s.cfg.SendQueue)}
+	if err == nil {
+		end := s.sessionEnd(metrics.SocketIO, release)
+		if ss, err = s.rt.sessions.Open(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: end}); err != nil {
+			end(session.ClientGone)
+		}
 	}
 	if err != nil {
 		_, body := s.ErrorReply(err)
@@ -105,7 +112,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	var once sync.Once
 	signal := func() { once.Do(func() { close(connected) }) }
 	sock.SetData(signal)
-	s.sioSetup(sock, who, release, signal)
+	t.setup(ss, signal)
 	next(nil)
 	select {
 	case <-connected:
@@ -113,89 +120,58 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	}
 }
 
-// sioSetup gives a socket its session and handlers. Its end (the socket's
-// disconnect, or its transport closing before it connected at all)
-// leaves its projects and releases its place in the limits, once.
-func (s *Server) sioSetup(sock *socket.Socket, who auth.Identity, release, ended func()) {
-	release = s.metrics.tracked(metrics.SocketIO, release)
-	var pending atomic.Int64 // packets created but not yet handed to the transport
-	conn := sock.Conn()
-	_ = conn.On("packetCreate", func(...any) { pending.Add(1) })
+// sioSocket is the Socket.IO framing of a session.
+type sioSocket struct {
+	s       *Server
+	sock    *socket.Socket
+	limit   int64        // limits.send_queue
+	pending atomic.Int64 // packets created but not yet handed to the transport
+	closed  atomic.Bool
+}
+
+// setup gives a socket its handlers. Its end (the socket's disconnect, or
+// its transport closing before it connected at all) ends the session.
+func (t *sioSocket) setup(ss *session.Session, ended func()) {
+	conn := t.sock.Conn()
+	_ = conn.On("packetCreate", func(...any) { t.pending.Add(1) })
 	_ = conn.On("flush", func(args ...any) {
 		if len(args) > 0 {
 			if wbuf, ok := args[0].([]*packet.Packet); ok {
-				pending.Add(-int64(len(wbuf)))
+				t.pending.Add(-int64(len(wbuf)))
 			}
 		}
 	})
-	limit := int64(s.cfg.SendQueue)
-	// Disconnecting runs the disconnect handler, which waits for the
-	// forwarders; a forwarder that cuts its socket off must not wait for itself.
-	kill := func() { go sock.Disconnect(true) }
-	deliver := func(ev filelock.Event) bool {
-		if pending.Load() > limit {
-			return false
-		}
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return true
-		}
-		return sock.Emit(ev.Type, jsonObject(b)) == nil
-	}
-	ss := newSession(s, who, "sio", deliver, kill)
-	ss.rooms = func(projectID string, in bool) {
-		if in {
-			sock.Join(socket.Room(projectID))
-		} else {
-			sock.Leave(socket.Room(projectID))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	for _, name := range []string{msgJoin, msgLeave, msgHeartbeat, msgLock, msgUnlock} {
-		_ = sock.On(name, func(args ...any) { s.sioMessage(ctx, sock, ss, name, args) })
-	}
-	// The token's end (auth.mode jwt): an error event, then the connection
-	// is closed (the client sees "transport close" and reconnects, with a
-	// fresh token if its auth is a callback).
-	stopExpiry := func() bool { return false }
-	if until := s.verifier.ValidUntil(who); !until.IsZero() {
-		stopExpiry = time.AfterFunc(time.Until(until), func() {
-			_ = sock.Emit(msgError, jsonObject(s.errorEventJSON(errTokenExpired)))
-			sock.Disconnect(true)
-		}).Stop
+	for _, name := range messages {
+		_ = t.sock.On(name, func(args ...any) { t.message(ss, name, args) })
 	}
 	var once sync.Once
 	end := func(...any) {
 		once.Do(func() {
-			stopExpiry()
-			cancel()
-			ss.close()
-			release()
-			s.rt.live.Done()
+			ss.Close(session.ClientGone)
 			ended()
 		})
 	}
-	_ = sock.On("disconnect", end)
+	_ = t.sock.On("disconnect", end)
 	_ = conn.Once("close", end)
 	if conn.ReadyState() == "closed" {
 		end()
 	}
 }
 
-// sioMessage runs one message and answers through the acknowledgement, or
+// message runs one message and answers through the acknowledgement, or
 // with an error event when the client asked for none.
-func (s *Server) sioMessage(ctx context.Context, sock *socket.Socket, ss *session, name string, args []any) {
+func (t *sioSocket) message(ss *session.Session, name string, args []any) {
 	data, ack := sioArgs(args)
-	ctx, logged := s.messageLog(ctx, metrics.SocketIO, ss.connID, name)
-	reply, then, err := ss.handle(ctx, name, data)
+	ctx, logged := t.s.messageLog(context.Background(), metrics.SocketIO, ss.ID(), name)
+	reply, then, err := ss.Handle(ctx, name, data)
 	logged(err)
 	switch {
 	case ack != nil && err != nil:
-		ack([]any{jsonObject(s.errorJSON(err))}, nil)
+		ack([]any{t.s.errorJSON(err)}, nil)
 	case ack != nil:
-		ack([]any{jsonObject(reply)}, nil)
+		ack([]any{reply}, nil)
 	case err != nil:
-		_ = sock.Emit(msgError, jsonObject(s.errorEventJSON(err)))
+		_ = t.sock.Emit(msgError, t.s.errorEventJSON(err))
 	}
 	if then != nil {
 		then()
@@ -222,10 +198,48 @@ func sioArgs(args []any) (data []byte, ack socket.Ack) {
 	return data, ack
 }
 
-// jsonObject decodes a JSON object into the generic form the Socket.IO
-// encoder writes.
-func jsonObject(b []byte) map[string]any {
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
+func (t *sioSocket) Name() string { return "socketio" }
+
+// sioFormat is an event's data object, encoded once per event and shared
+// by every socket.
+var sioFormat = events.NewFormat("socketio", func(ev *filelock.Event) ([]byte, error) { return json.Marshal(*ev) })
+
+var errSIOBehind = errors.New("socket.io: too many packets not yet sent")
+
+// Write emits each frame's event; a socket whose unsent packets exceed
+// limits.send_queue is cut off.
+func (t *sioSocket) Write(frames []*session.Frame) error {
+	if t.pending.Load() > t.limit {
+		return errSIOBehind
+	}
+	for _, f := range frames {
+		data, err := f.Bytes(sioFormat)
+		if err != nil {
+			continue
+		}
+		// Raw JSON, which the library's encoder copies as it is.
+		if err := t.sock.Emit(f.Event.Type, json.RawMessage(data)); err != nil {
+			return err
+		}
+		t.s.metrics.EventsDelivered(metrics.SocketIO, 1)
+	}
+	return nil
+}
+
+// Keepalive does nothing: the engine pings.
+func (t *sioSocket) Keepalive(bool) error { return nil }
+
+// Close disconnects the socket; when its token expired, after an error
+// event (SPEC §6: the client sees "transport close" and reconnects, with a
+// fresh token if its auth is a callback). Disconnecting runs the
+// disconnect handler, which ends the session, so it runs on a goroutine
+// of its own.
+func (t *sioSocket) Close(r session.Reason) {
+	if !t.closed.CompareAndSwap(false, true) || r == session.ClientGone {
+		return
+	}
+	if r == session.TokenExpired {
+		_ = t.sock.Emit(msgError, t.s.errorEventJSON(errTokenExpired))
+	}
+	go t.sock.Disconnect(true)
 }

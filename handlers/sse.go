@@ -3,8 +3,12 @@ package handlers
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -12,6 +16,7 @@ import (
 	"filelock"
 	"filelock/events"
 	"filelock/metrics"
+	"filelock/session"
 )
 
 // getEvents serves GET /events/{project_id} (SPEC §5 SSE).
@@ -63,125 +68,316 @@ func (s *Server) getEvents(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	defer release()
-	expired, stopExpiry := s.expiry(who)
-	defer stopExpiry()
 	resume := r.Header.Get("Last-Event-ID")
 	if resume == "" {
 		resume = c.Query("last_event_id")
 	}
-	if !s.rt.track() {
-		s.writeError(c, filelock.Errorf(filelock.EUnavailable, "server shutting down"))
-		return
-	}
-	defer s.rt.live.Done()
-
-	ctx := r.Context()
-	if user != "" {
-		connID := newConnID("sse")
-		if err := s.rt.presence.connect(ctx, projectID, user, connID); err != nil {
-			s.writeError(c, err)
-			return
-		}
-		defer s.rt.presence.disconnect(projectID, connID)
-	}
-	sub, err := s.rt.hub.Subscribe(ctx, projectID, resume)
+	t := &sseStream{timeout: s.cfg.StreamWriteTimeout, delivered: s.metrics.EventsDelivered}
+	end := s.sessionEnd(metrics.SSE, release)
+	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.SSEKeepalive,
+		Expires: s.verifier.ValidUntil(who), OnEnd: end})
 	if err != nil {
-		s.writeError(c, hubError(err))
+		end(session.ClientGone)
+		s.writeError(c, err)
 		return
 	}
-	defer sub.Close()
-	defer s.metrics.ConnOpened(metrics.SSE)()
+	initial, start, err := ss.Join(r.Context(), projectID, user, resume)
+	if err != nil {
+		ss.Close(session.ClientGone)
+		s.writeError(c, err)
+		return
+	}
+	if err := t.open(c); err != nil {
+		ss.Close(session.ClientGone)
+		return
+	}
+	if t.Write(initial) != nil {
+		ss.Close(session.WriteFailed)
+		return
+	}
+	start()
+	if t.takenOver() {
+		return // the session runs without this goroutine
+	}
+	select { // net/http still owns the connection (HTTP/2): serve it from here
+	case <-ss.Done():
+	case <-r.Context().Done():
+		ss.Close(session.ClientGone)
+		<-ss.Done()
+	}
+}
 
+// sseStream is the SSE framing of a session (SPEC §5). Once the response
+// headers are out, the stream takes the connection over from net/http
+// (HTTP/1.1): an idle stream then holds no goroutine and no buffer, only
+// the connection; each write is one chunk of the chunked body, written
+// straight from the shared frames and bounded by the write timeout, and the
+// session's shared timer probes the connection for a client that has gone.
+// Where the connection cannot be taken over (HTTP/2), it writes through the
+// ResponseWriter instead and its handler stays.
+type sseStream struct {
+	timeout   time.Duration
+	delivered func(transport string, n int) // metrics
+
+	mu     sync.Mutex // one write at a time; held by open
+	conn   net.Conn   // taken over; nil: w
+	dl     writeDeadline
+	w      io.Writer
+	flush  func() error
+	closed bool
+
+	// The connection taken over, for the probe and for Close not to wait
+	// for a stalled write.
+	taken atomic.Pointer[sseTaken]
+}
+
+type sseTaken struct {
+	conn net.Conn
+	gone func() bool
+}
+
+const sseRetry = "retry: 2000\n\n"
+
+// open writes the response headers and the stream's first line.
+func (t *sseStream) open(c *gin.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return net.ErrClosed
+	}
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
 	c.Status(http.StatusOK)
+	if c.Request.ProtoMajor == 1 && c.Request.ProtoMinor >= 1 { // chunked bodies are HTTP/1.1's
+		if conn, brw, err := c.Writer.Hijack(); err == nil {
+			return t.takeOver(c, conn, brw)
+		}
+	}
 	rc := http.NewResponseController(c.Writer)
 	// A stream outlives the server's read and write timeouts; each write
 	// gets its own deadline instead, so a stalled client is cut off.
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
-	w := bufio.NewWriterSize(c.Writer, 8192)
-	write := func(fr *events.Frame) { writeSSE(w, fr); s.metrics.EventsDelivered(metrics.SSE, 1) }
-	flush := func() bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout))
-		return w.Flush() == nil && rc.Flush() == nil
+	t.w = c.Writer
+	t.flush = func() error {
+		_ = rc.SetWriteDeadline(time.Now().Add(t.timeout))
+		return rc.Flush()
 	}
+	return t.writeLocked([]byte(sseRetry))
+}
 
-	_, _ = w.WriteString("retry: 2000\n\n")
-	for _, fr := range sub.Initial {
-		write(fr)
+func (t *sseStream) takeOver(c *gin.Context, conn net.Conn, brw *bufio.ReadWriter) error {
+	_ = conn.SetReadDeadline(time.Time{})
+	head := make([]byte, 0, 512)
+	head = append(head, "HTTP/1.1 200 OK\r\n"...)
+	h := c.Writer.Header()
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Connection", "close") // the stream ends with the connection
+	for k, vs := range h {
+		for _, v := range vs {
+			head = append(head, k...)
+			head = append(head, ": "...)
+			head = append(head, v...)
+			head = append(head, "\r\n"...)
+		}
 	}
-	if !flush() {
-		return
+	head = append(head, "\r\n"...)
+	head = appendChunk(head, []byte(sseRetry))
+	t.dl.set(conn, time.Now().Add(t.timeout))
+	if _, err := conn.Write(head); err != nil {
+		conn.Close()
+		return err
 	}
-	// dropped ends a stream the hub dropped (too far behind, history gone,
-	// shutdown): it sends what was queued; EventSource resumes from its
-	// last id, on another instance when this one is shutting down.
-	var frames []*events.Frame
-	dropped := func() {
-		s.metrics.dropped(sub.Err())
-		frames, _ = sub.Take(frames[:0])
-		for _, fr := range frames {
-			write(fr)
-		}
-		if errors.Is(sub.Err(), events.ErrClosed) {
-			_, _ = w.WriteString("retry: 2000\n: server shutting down, reconnect\n\n")
-		}
-		flush()
+	_ = brw // its buffers go with it: the stream reads nothing and writes unbuffered
+	t.conn, t.w = conn, conn
+	gone, ok := session.ConnGone(conn)
+	if !ok {
+		gone = parkedReader(conn)
 	}
-	keepalive := time.NewTicker(s.cfg.SSEKeepalive)
-	defer keepalive.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-expired: // the client reopens the stream with a fresh token
-			_, _ = w.WriteString(": token expired\n\n")
-			flush()
-			return
-		case <-keepalive.C:
-			_, _ = w.WriteString(": keepalive\n\n")
-		case <-sub.Ready(): // send what is queued in one flush
-			var err error
-			frames, err = sub.Take(frames[:0])
-			if err != nil {
-				for _, fr := range frames {
-					write(fr)
-				}
-				dropped()
-				return
-			}
-			for _, fr := range frames {
-				write(fr)
-			}
-		}
-		if !flush() {
-			return
-		}
+	t.taken.Store(&sseTaken{conn: conn, gone: gone})
+	return nil
+}
+
+// parkedReader reads conn until it fails, for a connection without a
+// non-blocking probe; the probe reports that failure.
+func parkedReader(conn net.Conn) func() bool {
+	var mu sync.Mutex
+	done := false
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	}()
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return done
 	}
 }
 
-// sseFormat is an event as an SSE block: encoded once per event, shared by
-// every stream.
-var sseFormat = events.NewFormat("sse", func(ev *filelock.Event) ([]byte, error) {
+func appendChunk(b, data []byte) []byte {
+	b = strconv.AppendInt(b, int64(len(data)), 16)
+	b = append(b, "\r\n"...)
+	b = append(b, data...)
+	return append(b, "\r\n"...)
+}
+
+func (t *sseStream) takenOver() bool { return t.taken.Load() != nil }
+
+func (t *sseStream) Name() string { return "sse" }
+
+// Gone reports a client that closed a taken-over stream.
+func (t *sseStream) Gone() bool {
+	tk := t.taken.Load()
+	return tk != nil && tk.gone()
+}
+
+// Write writes the frames' events in one chunk.
+func (t *sseStream) Write(frames []*session.Frame) error {
+	if len(frames) == 0 {
+		return nil
+	}
+	bufs := make(net.Buffers, 0, len(frames)+2)
+	n := 0
+	for _, f := range frames {
+		b, err := f.Bytes(sseFormat)
+		if err != nil {
+			continue
+		}
+		bufs = append(bufs, b)
+		n += len(b)
+	}
+	if n == 0 {
+		return nil // (a chunk of none would end the body)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return net.ErrClosed
+	}
+	if t.conn == nil {
+		for _, b := range bufs {
+			if _, err := t.w.Write(b); err != nil {
+				return err
+			}
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		t.delivered(metrics.SSE, len(bufs))
+		return nil
+	}
+	var hdr [18]byte
+	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
+	out := make(net.Buffers, 0, len(bufs)+2)
+	out = append(out, h)
+	out = append(out, bufs...)
+	out = append(out, crlf)
+	t.dl.extend(t.conn, t.timeout)
+	if err := writeBuffers(t.conn, out, len(h)+n+len(crlf)); err != nil {
+		return err
+	}
+	t.delivered(metrics.SSE, len(bufs))
+	return nil
+}
+
+var crlf = []byte("\r\n")
+
+// writeLocked writes one block (a comment) to the stream.
+func (t *sseStream) writeLocked(b []byte) error {
+	if t.conn == nil {
+		if _, err := t.w.Write(b); err != nil {
+			return err
+		}
+		return t.flush()
+	}
+	t.dl.extend(t.conn, t.timeout)
+	_, err := t.conn.Write(appendChunk(make([]byte, 0, len(b)+8), b))
+	return err
+}
+
+var sseKeepalive = []byte(": keepalive\n\n")
+
+// Keepalive writes the ": keepalive" comment. Without wait it writes only
+// into a taken-over connection that has room for it at once.
+func (t *sseStream) Keepalive(wait bool) error {
+	if !wait {
+		if !t.mu.TryLock() {
+			return session.ErrWouldBlock
+		}
+	} else {
+		t.mu.Lock()
+	}
+	defer t.mu.Unlock()
+	if t.closed {
+		return net.ErrClosed
+	}
+	if wait || t.conn == nil {
+		if !wait {
+			return session.ErrWouldBlock
+		}
+		return t.writeLocked(sseKeepalive)
+	}
+	return writeAtOnce(t.conn, &t.dl, sseKeepaliveChunk)
+}
+
+var sseKeepaliveChunk = appendChunk(nil, sseKeepalive)
+
+// Close ends the stream: after a ": token expired" comment when its token
+// expired (SPEC §6), after a retry and a comment when the server shuts down
+// (EventSource reconnects, to another instance), at once otherwise. Every
+// reason ends it as a finished chunked body, so the client sees a clean
+// end and resumes from its last event id.
+func (t *sseStream) Close(r session.Reason) {
+	if r == session.ClientGone || r == session.WriteFailed {
+		if tk := t.taken.Load(); tk != nil {
+			_ = tk.conn.Close() // a write in progress fails at once
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	if t.w == nil {
+		return // never opened
+	}
+	switch r {
+	case session.TokenExpired:
+		_ = t.writeLocked([]byte(": token expired\n\n"))
+	case session.Shutdown:
+		_ = t.writeLocked([]byte("retry: 2000\n: server shutting down, reconnect\n\n"))
+	}
+	if t.conn != nil {
+		if r != session.ClientGone && r != session.WriteFailed {
+			t.dl.extend(t.conn, t.timeout)
+			_, _ = t.conn.Write([]byte("0\r\n\r\n"))
+		}
+		_ = t.conn.Close()
+	}
+}
+
+// sseFormat is an event as an SSE block, encoded once per event and shared
+// by every stream. The data is one line: JSON escapes every control
+// character, and identifiers cannot hold any.
+var sseFormat = events.NewFormat("sse", encodeSSE)
+
+func encodeSSE(ev *filelock.Event) ([]byte, error) {
 	data, err := json.Marshal(*ev)
 	if err != nil {
 		return nil, err
 	}
 	b := make([]byte, 0, len(data)+len(ev.Type)+40)
-	b = append(b, "id: "+ev.ID()+"\nevent: "+ev.Type+"\ndata: "...)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, ev.Type...)
+	b = append(b, "\ndata: "...)
 	b = append(b, data...)
 	return append(b, "\n\n"...), nil
-})
-
-// writeSSE writes one event. The data is one line: JSON escapes every
-// control character, and identifiers cannot hold any.
-func writeSSE(w *bufio.Writer, fr *events.Frame) {
-	if b, err := fr.Bytes(sseFormat); err == nil {
-		_, _ = w.Write(b)
-	}
 }

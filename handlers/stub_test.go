@@ -43,6 +43,9 @@ func (s *stubStore) Heartbeat(context.Context, string, string) (filelock.Lock, e
 func (s *stubStore) Status(context.Context, string) (filelock.Status, error) {
 	return filelock.Status{}, s.wait()
 }
+func (s *stubStore) Lock(context.Context, string, string) (filelock.Lock, error) {
+	return filelock.Lock{}, s.wait()
+}
 func (s *stubStore) Events(context.Context, string, string) ([]filelock.Event, error) {
 	return nil, s.wait()
 }

@@ -17,7 +17,9 @@ import (
 )
 
 // pageCSP keeps the demo page to its own origin: no inline script, no CDN.
-const pageCSP = "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
+// worker-src blob: lets filelock.js run its heartbeat timers in a worker
+// (a hidden tab's own timers are throttled).
+const pageCSP = "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; " +
 	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 // routesWeb mounts the demo page at /, the browser client at /filelock.js and

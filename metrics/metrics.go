@@ -59,7 +59,7 @@ var WebhookResults = []string{WebhookDelivered, WebhookFailed}
 
 // StoreOps are the values of filelock_store_duration_seconds's op: the
 // store.Store methods a request or a connection calls.
-var StoreOps = []string{"acquire", "claim", "release", "heartbeat", "status", "events",
+var StoreOps = []string{"acquire", "claim", "release", "heartbeat", "status", "lock", "events",
 	"connect", "disconnect", "refresh", "ping"}
 
 // Build identifies the running binary (filelock_build_info).

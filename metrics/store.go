@@ -50,6 +50,11 @@ func (t timedStore) Status(ctx context.Context, projectID string) (filelock.Stat
 	return t.Store.Status(ctx, projectID)
 }
 
+func (t timedStore) Lock(ctx context.Context, projectID, file string) (filelock.Lock, error) {
+	defer t.since("lock", time.Now())
+	return t.Store.Lock(ctx, projectID, file)
+}
+
 func (t timedStore) Events(ctx context.Context, projectID, afterID string) ([]filelock.Event, error) {
 	defer t.since("events", time.Now())
 	return t.Store.Events(ctx, projectID, afterID)

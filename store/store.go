@@ -27,11 +27,44 @@ type Options struct {
 	MaxTTL          time.Duration // lock.max_ttl, 1h
 	History         int           // events.history, 1000 events per project
 	DisconnectGrace time.Duration // lock.disconnect_grace, 10s
+
+	// OnRelease, when set, is told of the releases the store carries out
+	// itself on this instance: n locks released with reason expired or
+	// disconnected, by Run or by the lazy expiry of a call (SPEC §9
+	// filelock_locks_released_total: counted by the instance that carried
+	// the release out). The other reasons are the caller's to count. It
+	// may be called with the store's internal lock held: it must be quick
+	// and must not call the store.
+	OnRelease func(reason string, n int)
 }
 
 // DefaultOptions returns the defaults of SPEC §7.
 func DefaultOptions() Options {
 	return Options{DefaultTTL: 90 * time.Second, MinTTL: 5 * time.Second, MaxTTL: time.Hour, History: 1000, DisconnectGrace: 10 * time.Second}
+}
+
+// WithDefaults returns o with its zero (or negative) fields filled from
+// DefaultOptions: MinTTL no higher and MaxTTL no lower than DefaultTTL; a
+// negative DisconnectGrace is 0. Both stores' constructors apply it, so a
+// zero field never means 0 (History 0 is not an empty history).
+func (o Options) WithDefaults() Options {
+	def := DefaultOptions()
+	if o.DefaultTTL <= 0 {
+		o.DefaultTTL = def.DefaultTTL
+	}
+	if o.MinTTL <= 0 {
+		o.MinTTL = min(def.MinTTL, o.DefaultTTL)
+	}
+	if o.MaxTTL <= 0 {
+		o.MaxTTL = max(def.MaxTTL, o.DefaultTTL)
+	}
+	if o.History <= 0 {
+		o.History = def.History
+	}
+	if o.DisconnectGrace < 0 {
+		o.DisconnectGrace = 0
+	}
+	return o
 }
 
 // ClampTTL returns the lifetime of a lock requested with ttl (0: the default),
@@ -126,6 +159,13 @@ type Store interface {
 	// (Status.ServerTime, the clock expires_at is judged by).
 	Status(ctx context.Context, projectID string) (filelock.Status, error)
 
+	// Lock returns the live lock of the file (SPEC §3 GET /locks, the
+	// fencing check), or not_locked (ErrNotLocked) when nobody holds it; a
+	// lock whose expires_at has passed by the store's clock counts as
+	// gone, even before it is reaped. A read of the one file: it changes
+	// nothing, and its cost does not grow with the project's locks.
+	Lock(ctx context.Context, projectID, file string) (filelock.Lock, error)
+
 	// Events returns the events of the project after the event afterID, in
 	// order, or ErrHistoryGone when afterID is unknown, from another life of
 	// the store, or older than the history window (Options.History events).
@@ -137,7 +177,9 @@ type Store interface {
 	// WebSocket or Socket.IO join, an SSE stream that named the user), leased
 	// until now+lease. The user's first live connection appends user_joined;
 	// it also cancels a pending disconnect release of the user. Connecting an
-	// already live connID only renews its lease.
+	// already live connID of the same user only renews its lease; under
+	// another user it counts as its Disconnect followed by a Connect. A
+	// lease <= 0 never lapses: the connection lives until Disconnect.
 	Connect(ctx context.Context, projectID, user, connID string, lease time.Duration) error
 
 	// Disconnect removes the connection (closed, or left the project); an
@@ -155,7 +197,8 @@ type Store interface {
 	// not reach the store, or the backend came back empty) is recorded
 	// again as Connect records it: the user's first live connection
 	// appends user_joined and cancels a pending disconnect release. So an
-	// instance must not refresh a connection it has disconnected.
+	// instance must not refresh a connection it has disconnected. With no
+	// connections it does nothing and returns nil. A lease <= 0 as Connect's.
 	Refresh(ctx context.Context, projectID string, conns []Conn, lease time.Duration) error
 
 	// Feed returns a new live feed of appended events. See Feed.

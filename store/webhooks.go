@@ -22,6 +22,8 @@ var ErrLeaseLost = errors.New("store: delivery lease lost")
 type Deliveries interface {
 	// WebhookProjects returns, in no particular order, the id of every
 	// project whose history holds events. Each project is listed once.
+	// When part of the backend fails (a Cluster master), the projects
+	// found on the rest may be returned beside the error.
 	WebhookProjects(ctx context.Context) ([]string, error)
 
 	// WatchProjects returns hints until ctx ends (then the channel is

@@ -20,6 +20,7 @@ type cursor struct {
 	kickc    chan struct{} // buffered 1
 	lost     chan<- struct{}
 	active   *atomic.Int64
+	held     *heldUntil // the lease, as the worker renews it
 	caughtUp atomic.Bool
 }
 
@@ -75,7 +76,7 @@ func (c *cursor) run(ctx context.Context) {
 		for _, ev := range evs {
 			if ev.Type == filelock.EventSnapshot || d.events[ev.Type] {
 				c.active.Store(time.Now().UnixNano())
-				if !d.deliver(ctx, c.url, ev) || !c.ack(ctx, ev.ID()) {
+				if !d.deliver(ctx, c.url, ev, c.held) || !c.ack(ctx, ev.ID()) {
 					return
 				}
 				skipped = false

@@ -45,9 +45,14 @@ func Sign(key []byte, id string, timestamp int64, body []byte) string {
 }
 
 // deliver posts ev to url until a 2xx, backing off between attempts from
-// MinBackoff up to MaxBackoff; false when ctx ended first. The body is
-// built once: every attempt carries the same id and body.
-func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event) bool {
+// MinBackoff up to MaxBackoff; false when ctx ended first (then no new
+// attempt starts). An attempt starts only while held says the lease is
+// held for Timeout more. The body is built once: every attempt carries the
+// same id and body.
+func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event, held *heldUntil) bool {
+	if ctx.Err() != nil {
+		return false
+	}
 	body, err := json.Marshal(payload{Type: ev.Type, Timestamp: filelock.FormatTime(time.Now()), Data: ev})
 	if err != nil { // an Event always marshals
 		panic(err)
@@ -55,6 +60,9 @@ func (d *Deliverer) deliver(ctx context.Context, url string, ev filelock.Event) 
 	id := MessageID(ev)
 	retry := newBackoff(d.opts.MinBackoff, d.opts.MaxBackoff)
 	for {
+		if !held.wait(ctx, d.opts.Timeout) {
+			return false
+		}
 		result := d.attempt(ctx, url, id, body)
 		if d.opts.OnResult != nil {
 			d.opts.OnResult(result)
@@ -119,7 +127,12 @@ func (b *backoff) reset() { b.next = b.first }
 
 // wait sleeps for the next step and doubles it; false when ctx ended.
 func (b *backoff) wait(ctx context.Context) bool {
+	return sleep(ctx, b.step())
+}
+
+// step returns the next wait and doubles it.
+func (b *backoff) step() time.Duration {
 	d := b.next - time.Duration(rand.Int64N(int64(b.next)/4+1))
 	b.next = min(2*b.next, b.max)
-	return sleep(ctx, d)
+	return d
 }

@@ -50,7 +50,7 @@ var Results = []string{ResultDelivered, ResultRejected, ResultTimeout, ResultUnr
 // Options configure a Deliverer. URLs, Secret, Timeout and MaxBackoff are
 // required (webhooks.* of SPEC §7); the other fields have defaults.
 type Options struct {
-	URLs       []string      // receivers; every event goes to each
+	URLs       []string      // receivers; every event goes to each (once, if listed twice)
 	Secret     string        // whsec_ + base64 of the signing key
 	Events     []string      // event types delivered (snapshots replacing lost history always are)
 	Timeout    time.Duration // bound on one attempt
@@ -61,7 +61,9 @@ type Options struct {
 	MinBackoff time.Duration
 	// Lease is how long a project's delivery lease lasts without renewal,
 	// so how long a dead instance's projects wait for another instance.
-	// It is renewed every third of it. Default 10 s, at least 2 × Timeout.
+	// It is renewed every third of it, and an attempt starts only while
+	// the lease is held for Timeout more. Default 10 s; at least
+	// 2 × Timeout (a shorter one is raised to that).
 	Lease time.Duration
 	// Rescan is how often every project with events is checked for
 	// undelivered ones, beside the store's live hints. Default 30 s.
@@ -118,8 +120,9 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 	}
 	opts.MinBackoff = min(opts.MinBackoff, opts.MaxBackoff)
 	if opts.Lease <= 0 {
-		opts.Lease = max(10*time.Second, 2*opts.Timeout)
+		opts.Lease = 10 * time.Second
 	}
+	opts.Lease = max(opts.Lease, 2*opts.Timeout)
 	if opts.Rescan <= 0 {
 		opts.Rescan = 30 * time.Second
 	}
@@ -146,7 +149,12 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 	}
 	d := &Deliverer{st: st, ds: ds, opts: opts, key: key, events: map[string]bool{},
 		sem: make(chan struct{}, 4), workers: map[string]*worker{}}
-	d.opts.URLs = slices.Clone(opts.URLs)
+	d.opts.URLs = nil
+	for _, u := range opts.URLs { // a URL listed twice is one receiver
+		if !slices.Contains(d.opts.URLs, u) {
+			d.opts.URLs = append(d.opts.URLs, u)
+		}
+	}
 	for _, e := range opts.Events {
 		d.events[e] = true
 	}
@@ -162,14 +170,22 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	exits := make(chan *worker)
-	scanned := make(chan []string, 1)
+	type listing struct {
+		ids []string
+		err error
+	}
+	scanned := make(chan listing, 1)
 	var hints <-chan string
 	watchRetry := time.NewTimer(0)
 	rescan := time.NewTimer(time.Hour)
 	rescan.Stop()
-	scanning := false
+	// rescanWanted: hints may have been lost after the listing under way
+	// began, so it may miss their projects: list again once it is done.
+	scanning, rescanWanted := false, false
+	listRetry := newBackoff(min(time.Second, d.opts.Rescan), d.opts.Rescan)
 	startScan := func() {
 		if scanning {
+			rescanWanted = true
 			return
 		}
 		scanning = true
@@ -180,7 +196,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				d.opts.Logger.Warn("webhooks: listing projects failed", "err", err)
 			}
-			scanned <- ids
+			scanned <- listing{ids, err}
 		})
 	}
 	kick := func(project string) {
@@ -221,12 +237,21 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			default:
 				kick(h)
 			}
-		case ids := <-scanned:
+		case l := <-scanned:
 			scanning = false
-			for _, p := range ids {
+			for _, p := range l.ids {
 				kick(p)
 			}
-			rescan.Reset(d.opts.Rescan)
+			switch {
+			case rescanWanted:
+				rescanWanted = false
+				startScan()
+			case l.err != nil: // try again soon, backing off to Rescan
+				rescan.Reset(listRetry.step())
+			default:
+				listRetry.reset()
+				rescan.Reset(d.opts.Rescan)
+			}
 		case <-rescan.C:
 			startScan()
 		case w := <-exits:

@@ -1,7 +1,9 @@
 package webhooks_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,11 +312,19 @@ func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
 	st, _ := redisPair(t, srv, storetest.Opts())
 	r := newReceiver(t)
-	start(t, st, testOpts(r.URL()))
+	seen := &counting{Store: st, Deliveries: st.(store.Deliveries)}
+	start(t, seen, testOpts(r.URL()))
 	before := locker(t, st, "p", 2)
 	r.waitAcked(before...)
 	srv.Stop()
-	time.Sleep(time.Second) // let the deliverer find the store down for a while
+	down := seen.failed.Load()
+	deadline := time.Now().Add(waitFor)
+	for seen.failed.Load() < down+2 { // the deliverer found the store down, twice
+		if time.Now().After(deadline) {
+			t.Fatalf("no store call of the deliverer failed within %v of Redis stopping", waitFor)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the deliverer's own pace
+	}
 	srv.Start()
 	after := locker(t, st, "p", 2)
 	r.waitAcked(slices.Concat(before, after)...)
@@ -349,4 +360,280 @@ func TestRedirectRetried(t *testing.T) {
 	if res.count(webhooks.ResultDelivered) != 0 || redirects < 3 {
 		t.Fatalf("%d redirects, %d delivered: want every 307 retried, none delivered", redirects, res.count(webhooks.ResultDelivered))
 	}
+}
+
+// Shutdown stops a delivery between two events: the attempt under way is
+// let finish and acknowledged, and no later event is posted, however many
+// are waiting.
+func TestShutdownStopsBetweenEvents(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	ids := locker(t, st, "p", 5) // 10 events, waiting before the deliverer starts
+	var mu sync.Mutex
+	var posted []string
+	first, answer := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		posted = append(posted, r.Header.Get("webhook-id"))
+		n := len(posted)
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-answer // held until the shutdown has begun
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	opts := testOpts(srv.URL)
+	opts.Timeout = waitFor
+	d, err := webhooks.New(st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case <-first:
+	case <-time.After(waitFor):
+		t.Fatalf("no delivery within %v", waitFor)
+	}
+	cancel()
+	close(answer)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatalf("Run did not return within %v of its context ending", waitFor)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posted) != 1 || posted[0] != ids[0] {
+		t.Fatalf("posted %v after the shutdown began, want only the attempt under way (%s)", posted, ids[0])
+	}
+	pos, err := st.(store.Deliveries).DeliveryPositions(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := "p:"+pos[srv.URL], ids[0]; got != want {
+		t.Fatalf("acknowledged position %s, want %s (the attempt that finished)", got, want)
+	}
+}
+
+// counting is a store that counts the Events and LeaseDelivery calls made
+// through it, and which of those and of WebhookProjects failed.
+type counting struct {
+	store.Store
+	store.Deliveries
+	events, leases, failed atomic.Int64
+}
+
+func (c *counting) count(err error) {
+	if err != nil {
+		c.failed.Add(1)
+	}
+}
+
+func (c *counting) Events(ctx context.Context, p, after string) ([]filelock.Event, error) {
+	c.events.Add(1)
+	evs, err := c.Store.Events(ctx, p, after)
+	c.count(err)
+	return evs, err
+}
+
+func (c *counting) LeaseDelivery(ctx context.Context, p, owner string, fence int64, ttl time.Duration) (int64, error) {
+	c.leases.Add(1)
+	f, err := c.Deliveries.LeaseDelivery(ctx, p, owner, fence, ttl)
+	c.count(err)
+	return f, err
+}
+
+func (c *counting) WebhookProjects(ctx context.Context) ([]string, error) {
+	ps, err := c.Deliveries.WebhookProjects(ctx)
+	c.count(err)
+	return ps, err
+}
+
+// A standby waiting for a project whose receiver fails reads its backlog
+// again only when the holder acknowledged something: while nothing moves,
+// its looks cost the store a lease attempt and the positions, not the
+// project's whole history every time.
+func TestStandbyDoesNotRereadBacklog(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	r := newReceiver(t)
+	r.mode.Store(mode500)
+	start(t, st, testOpts(r.URL()))
+	ids := locker(t, st, "p", 2)
+	r.waitAttempts(ids[0], 2) // the first deliverer holds the project
+	standby := &counting{Store: st, Deliveries: st.(store.Deliveries)}
+	start(t, standby, testOpts(r.URL()))
+	deadline := time.Now().Add(waitFor)
+	for standby.leases.Load() < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby tried the lease %d times within %v, want 4", standby.leases.Load(), waitFor)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the standby's own pace
+	}
+	if n := standby.events.Load(); n > 1 {
+		t.Fatalf("the standby read the history %d times in 4 looks while nothing was acknowledged, want once", n)
+	}
+	r.mode.Store(modeOK)
+	r.waitAcked(ids...)
+	r.checkOrder()
+}
+
+// clock is an HTTP transport that notes when an instance's attempts
+// start and end.
+type clock struct {
+	rt         http.RoundTripper
+	mu         sync.Mutex
+	firstStart time.Time
+	lastEnd    time.Time
+	inFlight   int
+}
+
+func (c *clock) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	if c.firstStart.IsZero() {
+		c.firstStart = time.Now()
+	}
+	c.inFlight++
+	c.mu.Unlock()
+	resp, err := c.rt.RoundTrip(req)
+	c.mu.Lock()
+	c.inFlight--
+	c.lastEnd = time.Now()
+	c.mu.Unlock()
+	return resp, err
+}
+
+func (c *clock) client() *http.Client { return &http.Client{Transport: c} }
+
+func (c *clock) times() (firstStart, lastEnd time.Time, inFlight int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstStart, c.lastEnd, c.inFlight
+}
+
+// An instance cut off from the store (as if paused, or partitioned) stops
+// posting before its lease can lapse: no attempt of it is still under way
+// when the instance that takes the project over starts delivering.
+func TestNoAttemptOutlivesTheLease(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	r := newReceiver(t)
+	r.mode.Store(modeHang) // every attempt lasts its whole Timeout
+	ids := locker(t, st, "p", 1)
+	a, b := &clock{rt: http.DefaultTransport}, &clock{rt: http.DefaultTransport}
+	cut := newCuttable(st)
+	optsA := testOpts(r.URL())
+	optsA.Timeout, optsA.Lease, optsA.Client = 2*time.Second, 1500*time.Millisecond, a.client()
+	start(t, cut, optsA)
+	r.waitAttempts(ids[0], 1)
+	cut.cut.Store(true) // no renewal reaches the store from now on
+	optsB := testOpts(r.URL())
+	optsB.Timeout, optsB.Lease, optsB.Client = 100*time.Millisecond, 300*time.Millisecond, b.client()
+	start(t, st, optsB)
+	deadline := time.Now().Add(waitFor)
+	for {
+		bStart, _, _ := b.times()
+		_, aEnd, aBusy := a.times()
+		if !bStart.IsZero() && aBusy == 0 {
+			if aEnd.After(bStart) {
+				t.Fatalf("an attempt of the instance that lost the lease ended %v after the new holder's first one began", aEnd.Sub(bStart))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no takeover within %v (takeover attempt at %v, %d attempts of the old holder under way)", waitFor, bStart, aBusy)
+		}
+		time.Sleep(20 * time.Millisecond) // polling both instances' own pace
+	}
+	r.mode.Store(modeOK)
+	r.waitAcked(ids...)
+	r.checkOrder()
+}
+
+// gated is a store whose project hints the test sends, and whose every
+// WebhookProjects call lists the projects, then waits for the test's
+// answer: nil to return the list, or an error.
+type gated struct {
+	store.Store
+	store.Deliveries
+	hints chan string
+	scans chan chan error
+}
+
+func newGated(st store.Store) *gated {
+	return &gated{Store: st, Deliveries: st.(store.Deliveries), hints: make(chan string), scans: make(chan chan error)}
+}
+
+func (g *gated) WatchProjects(context.Context) (<-chan string, error) { return g.hints, nil }
+
+func (g *gated) WebhookProjects(ctx context.Context) ([]string, error) {
+	ids, err := g.Deliveries.WebhookProjects(ctx)
+	answer := make(chan error, 1)
+	select {
+	case g.scans <- answer:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case e := <-answer:
+		if e != nil {
+			return nil, e
+		}
+		return ids, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// nextScan returns the answer channel of the deliverer's next listing.
+func (g *gated) nextScan(t *testing.T, why string) chan error {
+	t.Helper()
+	select {
+	case a := <-g.scans:
+		return a
+	case <-time.After(waitFor):
+		t.Fatalf("no listing of the projects within %v %s", waitFor, why)
+		return nil
+	}
+}
+
+// Hints lost while the projects are being listed: the listing under way
+// may predate them, so the projects are listed again once it is done.
+func TestHintsLostDuringAScan(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	g := newGated(st)
+	r := newReceiver(t)
+	opts := testOpts(r.URL())
+	opts.Rescan, opts.StoreTimeout = time.Hour, waitFor
+	start(t, g, opts)
+	first := g.nextScan(t, "at start") // it has listed: no project yet
+	ids := locker(t, st, "late", 1)    // its hints are lost:
+	g.hints <- ""
+	first <- nil
+	g.nextScan(t, "after hints were lost during the previous one") <- nil
+	r.waitAcked(ids...)
+}
+
+// A listing that fails is tried again soon, not a Rescan later.
+func TestFailedScanRetried(t *testing.T) {
+	t.Parallel()
+	st := memStore(t, storetest.Opts())
+	ids := locker(t, st, "waiting", 1) // from before the start: found by listing only
+	g := newGated(st)
+	r := newReceiver(t)
+	opts := testOpts(r.URL())
+	opts.Rescan, opts.StoreTimeout = time.Hour, waitFor
+	start(t, g, opts)
+	g.nextScan(t, "at start") <- store.Unavailable(errors.New("store down for a moment"))
+	g.nextScan(t, "after a failed one") <- nil
+	r.waitAcked(ids...)
 }

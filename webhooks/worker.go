@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,9 @@ type worker struct {
 	d       *Deliverer
 	project string
 	kickc   chan struct{} // buffered 1: the project appended events
+	// pendingAt are the positions at which pending last found events
+	// waiting (nil: none known); run's alone.
+	pendingAt map[string]string
 }
 
 func (w *worker) kick() {
@@ -72,7 +76,11 @@ func (w *worker) run(ctx context.Context) {
 }
 
 // pending reports whether some URL has events (or lost history) past its
-// acknowledged position; it runs a few at a time across projects.
+// acknowledged position; it runs a few at a time across projects. While
+// the positions stay those at which it last found events waiting, they
+// still are (events are only appended, and a history that moved past a
+// position is pending too): then it reads no events, so that a standby
+// waiting on a stuck project does not read its backlog again and again.
 func (w *worker) pending(ctx context.Context) (bool, error) {
 	select {
 	case w.d.sem <- struct{}{}:
@@ -86,6 +94,10 @@ func (w *worker) pending(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if w.pendingAt != nil && maps.Equal(pos, w.pendingAt) {
+		return true, nil
+	}
+	w.pendingAt = nil
 	checked := map[string]bool{}
 	for _, url := range w.d.opts.URLs {
 		after := positionOf(pos, url)
@@ -95,6 +107,7 @@ func (w *worker) pending(ctx context.Context) (bool, error) {
 		checked[after] = true
 		evs, err := w.d.st.Events(sctx, w.project, after)
 		if errors.Is(err, store.ErrHistoryGone) || (err == nil && len(evs) > 0) {
+			w.pendingAt = pos
 			return true, nil
 		}
 		if err != nil {
@@ -126,6 +139,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 		rcancel()
 	}
 	validUntil := taken.Add(d.opts.Lease)
+	held := newHeldUntil(validUntil)
 
 	sctx, scancel := w.storeCtx(ctx)
 	pos, err := d.ds.DeliveryPositions(sctx, w.project)
@@ -141,7 +155,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 	cursors := make([]*cursor, len(d.opts.URLs))
 	for i, url := range d.opts.URLs {
 		c := &cursor{w: w, url: url, fence: fence, after: positionOf(pos, url),
-			kickc: make(chan struct{}, 1), lost: lost, active: &active}
+			kickc: make(chan struct{}, 1), lost: lost, active: &active, held: held}
 		cursors[i] = c
 		wg.Go(func() { c.run(lctx) })
 	}
@@ -179,6 +193,7 @@ func (w *worker) deliver(ctx context.Context, fence int64, taken time.Time) bool
 				continue // expire ends the delivery unless a renewal succeeds
 			}
 			validUntil = start.Add(d.opts.Lease)
+			held.set(validUntil)
 			expire.Reset(time.Until(validUntil))
 			idle := time.Since(time.Unix(0, active.Load())) >= d.opts.IdleAfter
 			for _, c := range cursors {

@@ -67,6 +67,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	opts := store.Options{
 		DefaultTTL: cfg.Lock.TTL, MinTTL: cfg.Lock.MinTTL, MaxTTL: cfg.Lock.MaxTTL,
 		History: cfg.Events.History, DisconnectGrace: cfg.Lock.DisconnectGrace,
+		OnRelease: func(reason string, n int) { // the store's own releases (expired, disconnected)
+			for range n {
+				m.LockReleased(reason)
+			}
+		},
 	}
 	st, closeStore, err := newStore(cfg, opts, log)
 	if err != nil {
@@ -117,21 +122,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer func() { stopRun(); wg.Wait() }()
 
 	h := handlers.New(handlers.Config{
-		Store:             st,
-		Options:           opts,
-		HeartbeatInterval: cfg.Lock.HeartbeatInterval,
-		StoreTimeout:      storeTimeout,
-		MaxBodyBytes:      cfg.Limits.MaxBodyBytes,
-		SSEKeepalive:      cfg.SSE.Keepalive,
-		SendQueue:         cfg.Limits.SendQueue,
-		Logger:            log,
-		Auth:              verifier,
-		CORS:              limits.CORSConfig{AllowedOrigins: cfg.CORS.AllowedOrigins},
-		MaxConnections:    cfg.Limits.MaxConnections,
-		MaxConnsPerUser:   cfg.Limits.MaxConnectionsPerUser,
-		UserRPS:           cfg.Limits.UserRPS,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		Metrics:           m,
+		Store:              st,
+		Options:            opts,
+		HeartbeatInterval:  cfg.Lock.HeartbeatInterval,
+		StoreTimeout:       storeTimeout,
+		MaxBodyBytes:       cfg.Limits.MaxBodyBytes,
+		SSEKeepalive:       cfg.SSE.Keepalive,
+		SendQueue:          cfg.Limits.SendQueue,
+		Logger:             log,
+		Auth:               verifier,
+		CORS:               limits.CORSConfig{AllowedOrigins: cfg.CORS.AllowedOrigins},
+		MaxConnections:     cfg.Limits.MaxConnections,
+		MaxConnsPerUser:    cfg.Limits.MaxConnectionsPerUser,
+		UserRPS:            cfg.Limits.UserRPS,
+		ReadTimeout:        cfg.HTTP.ReadTimeout,
+		Metrics:            m,
+		MaxProjectsPerConn: cfg.Limits.MaxProjectsPerConn,
 	})
 	srv := &http.Server{
 		Handler:           h,

@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -31,9 +33,10 @@ type Server struct {
 	// same across Stop and Start.
 	Addr string
 
-	dir string
-	mu  sync.Mutex
-	p   *proc // nil while stopped
+	dir   string
+	extra []string // further redis-server arguments, kept across Stop and Start
+	mu    sync.Mutex
+	p     *proc // nil while stopped
 }
 
 // Start starts a private redis-server for the test and stops it in the
@@ -105,7 +108,8 @@ func (s *Server) Stop() {
 	s.kill()
 }
 
-// Start starts a stopped server again on the same address, empty. It panics
+// Start starts a stopped server again on the same address, empty (a
+// replica or cluster node then syncs from its master). It panics
 // when the server cannot be started (the test cannot go on); it does nothing
 // when the server runs.
 func (s *Server) Start() {
@@ -118,12 +122,19 @@ func (s *Server) Start() {
 	if err != nil {
 		panic("redistest: " + err.Error())
 	}
+	_ = os.Remove(filepath.Join(s.dir, "dump.rdb"))
+	s.p = s.respawn(bin)
+}
+
+// respawn starts the server's process again on its address; s.mu is held.
+func (s *Server) respawn(bin string) *proc {
 	_, portStr, _ := net.SplitHostPort(s.Addr)
 	port, _ := strconv.Atoi(portStr)
 	var p *proc
+	var err error
 	deadline := time.Now().Add(startTimeout)
 	for { // the port may linger briefly after the kill
-		if p, err = spawn(bin, s.dir, port); err == nil || time.Now().After(deadline) {
+		if p, err = spawn(bin, s.dir, port, s.extra...); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -131,7 +142,7 @@ func (s *Server) Start() {
 	if err != nil {
 		panic("redistest: restart: " + err.Error())
 	}
-	s.p = p
+	return p
 }
 
 func (s *Server) kill() {
@@ -165,6 +176,7 @@ func freePort() (int, error) {
 // locked to its OS thread, which lives as long as the process: the kernel
 // kills the server (Pdeathsig) if the test binary dies without cleaning up.
 type proc struct {
+	pid   int
 	stopc chan struct{}
 	done  chan struct{}
 }
@@ -172,11 +184,16 @@ type proc struct {
 // spawn starts redis-server on port with the harness's settings and extra
 // further arguments, and waits until it answers PING.
 func spawn(bin, dir string, port int, extra ...string) (*proc, error) {
-	var out syncBuffer
 	args := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
 		"--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning"}, extra...)
+	return spawnArgs(bin, args, port)
+}
+
+// spawnArgs starts bin with args and waits until it answers PING on port.
+func spawnArgs(bin string, args []string, port int) (*proc, error) {
+	var out syncBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -190,10 +207,12 @@ func spawn(bin, dir string, port int, extra ...string) (*proc, error) {
 			started <- err
 			return
 		}
+		p.pid = cmd.Process.Pid
 		started <- nil
 		go func() { _ = cmd.Wait(); close(exited) }()
 		select {
 		case <-p.stopc:
+			_ = syscall.Kill(p.pid, syscall.SIGCONT) // a frozen process dies too
 			_ = cmd.Process.Kill()
 		case <-exited:
 		}

@@ -11,13 +11,13 @@ import (
 
 // nextSeq is the Seq the project's next event gets. A project's first event
 // (also after the project was forgotten) seeds the sequence from the clock
-// (unix ms * 1000 + 1) but never below the highest Seq the store has handed
+// (unix µs + 1) but never below the highest Seq the store has handed
 // out in any project (s.top), so tokens and ids only grow even when the
 // wall clock steps back; ids of another life of the store are unknown to
 // this one.
 func (s *Store) nextSeq(p *project) uint64 {
 	if p.seq == 0 {
-		p.base = max(uint64(s.wall().UnixMilli())*1000, s.top)
+		p.base = max(uint64(s.wall().UnixMicro()), s.top)
 		p.seq = p.base
 	}
 	return p.seq + 1
@@ -65,10 +65,13 @@ func (s *Store) Events(ctx context.Context, projectID, afterID string) ([]filelo
 		return nil, store.ErrHistoryGone
 	}
 	oldest := p.hist[0].Seq
-	if after == 0 {
+	switch {
+	case after == 0:
 		after = p.base
+	case after <= p.base: // base itself was never an event id
+		return nil, store.ErrHistoryGone
 	}
-	if after < p.base || after > p.seq || after < oldest-1 {
+	if after > p.seq || after < oldest-1 {
 		return nil, store.ErrHistoryGone
 	}
 	return slices.Clone(p.hist[after-oldest+1:]), nil

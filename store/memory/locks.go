@@ -141,6 +141,20 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 	return st, nil
 }
 
+// Lock implements store.Store.
+func (s *Store) Lock(ctx context.Context, projectID, file string) (filelock.Lock, error) {
+	if err := s.begin(ctx); err != nil {
+		return filelock.Lock{}, err
+	}
+	defer s.mu.Unlock()
+	if p := s.project(projectID, false); p != nil {
+		if l := p.locks[file]; l != nil && time.Now().Before(l.deadline) {
+			return l.Lock, nil
+		}
+	}
+	return filelock.Lock{}, store.ErrNotLocked(file)
+}
+
 // live returns l unless it is nil or expired; an expired lock is released
 // with reason expired first (lazy expiry).
 func (s *Store) live(p *project, l *lock, now time.Time) *lock {
@@ -160,5 +174,8 @@ func (s *Store) release(p *project, l *lock, reason string) filelock.Lock {
 	delete(p.held, l.User)
 	s.cancel(lockKey(p.id, l.File))
 	s.append(p, filelock.Event{Type: filelock.EventLockReleased, Lock: l.Lock, Reason: reason})
+	if f := s.opts.OnRelease; f != nil && (reason == filelock.ReasonExpired || reason == filelock.ReasonDisconnected) {
+		f(reason, 1)
+	}
 	return l.Lock
 }

@@ -107,19 +107,19 @@ func TestClosed(t *testing.T) {
 	}
 }
 
-// A project's first event is seeded from the clock: unix ms * 1000 + 1,
+// A project's first event is seeded from the clock: unix µs + 1,
 // and the first acquisition's token is that Seq.
 func TestFirstSeq(t *testing.T) {
 	t.Parallel()
 	s := newStore(t, storetest.Opts())
-	before := uint64(time.Now().UnixMilli()) * 1000
+	before := uint64(time.Now().UnixMicro())
 	r, err := s.Acquire(t.Context(), store.AcquireRequest{ProjectID: "p", File: "f", User: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := uint64(time.Now().UnixMilli()) * 1000
-	if tok := uint64(r.Lock.Token); tok < before+1 || tok > after+1 || tok%1000 != 1 {
-		t.Fatalf("first token %d, want unix ms*1000+1 in [%d, %d]", tok, before+1, after+1)
+	after := uint64(time.Now().UnixMicro())
+	if tok := uint64(r.Lock.Token); tok < before+1 || tok > after+1 {
+		t.Fatalf("first token %d, want unix µs+1 in [%d, %d]", tok, before+1, after+1)
 	}
 }
 

@@ -51,11 +51,11 @@ func (s *Store) Disconnect(ctx context.Context, projectID, connID string) error 
 	return nil
 }
 
-// Refresh implements store.Store: a known connection's lease is renewed,
-// an unknown one is recorded again as by Connect.
+// Refresh implements store.Store: each connection is connected again (a
+// known one of the same user only has its lease renewed).
 func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Conn, lease time.Duration) error {
 	if len(conns) == 0 {
-		return ctx.Err()
+		return nil // nothing to do, whatever ctx
 	}
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -64,11 +64,7 @@ func (s *Store) Refresh(ctx context.Context, projectID string, conns []store.Con
 	p := s.project(projectID, true)
 	now := time.Now()
 	for _, c := range conns {
-		if known := p.conns[c.ID]; known != nil {
-			s.renew(p, c.ID, known, now, lease)
-		} else {
-			s.connect(p, c.User, c.ID, now, lease)
-		}
+		s.connect(p, c.User, c.ID, now, lease)
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ type Store struct {
 // project is the state of one project.
 type project struct {
 	id      string
-	base    uint64 // Seq before the first event (unix ms * 1000 at the first event)
+	base    uint64 // Seq before the first event (unix µs at the first event)
 	seq     uint64 // Seq of the newest event; 0 before the first
 	hist    []filelock.Event
 	locks   map[string]*lock  // by file
@@ -70,25 +70,10 @@ type conn struct {
 	lease time.Time // zero: no lease
 }
 
-// New returns an empty store. Zero fields of opts take the defaults of
-// store.DefaultOptions.
+// New returns an empty store. Zero fields of opts take the defaults
+// (store.Options.WithDefaults).
 func New(opts store.Options) *Store {
-	def := store.DefaultOptions()
-	if opts.DefaultTTL <= 0 {
-		opts.DefaultTTL = def.DefaultTTL
-	}
-	if opts.MinTTL <= 0 {
-		opts.MinTTL = min(def.MinTTL, opts.DefaultTTL)
-	}
-	if opts.MaxTTL <= 0 {
-		opts.MaxTTL = max(def.MaxTTL, opts.DefaultTTL)
-	}
-	if opts.History <= 0 {
-		opts.History = def.History
-	}
-	if opts.DisconnectGrace < 0 {
-		opts.DisconnectGrace = 0
-	}
+	opts = opts.WithDefaults()
 	return &Store{
 		opts:      opts,
 		idleAfter: IdleAfter,

@@ -81,7 +81,7 @@ func (s *Store) LeaseDelivery(ctx context.Context, projectID, owner string, fenc
 	case held:
 		return 0, nil
 	}
-	next := max(d.fences[projectID]+1, now.UnixMilli()*1000)
+	next := max(d.fences[projectID]+1, now.UnixMicro())
 	d.fences[projectID] = next
 	d.leases[projectID] = lease{owner: owner, fence: next, until: now.Add(ttl)}
 	return next, nil
@@ -137,11 +137,14 @@ func (s *Store) AckDelivery(ctx context.Context, projectID, owner string, fence 
 	return nil
 }
 
-// forget drops the delivery state of projects the store has forgotten
-// (idle, SPEC §8) whose lease is not held. Called with s.mu held.
+// forgetDeliveries drops the delivery state (lease, fence, positions) of
+// projects the store has forgotten (idle, SPEC §8) whose lease is not
+// held. A fence handed out later still grows, as it is seeded from the
+// clock. Called with s.mu held.
 func (s *Store) forgetDeliveries() {
 	d, now := s.state(), time.Now()
-	for id := range d.positions {
+	// Every project with a lease or positions got a fence.
+	for id := range d.fences {
 		if _, live := s.projects[id]; live {
 			continue
 		}
@@ -150,6 +153,7 @@ func (s *Store) forgetDeliveries() {
 		}
 		delete(d.positions, id)
 		delete(d.leases, id)
+		delete(d.fences, id)
 	}
 }
 

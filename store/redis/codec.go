@@ -25,7 +25,9 @@ type wireEvent struct {
 	R string `json:"r"`
 }
 
-// decodeEvent reads one event of the project.
+// decodeEvent reads one event of the project. An event written by the
+// previous version of the store (no p) comes with Prev 0, so a reader that
+// follows the project sees a gap and catches up, or takes a snapshot.
 func decodeEvent(projectID, js string) (filelock.Event, error) {
 	var w wireEvent
 	if err := json.Unmarshal([]byte(js), &w); err != nil {
@@ -35,9 +37,11 @@ func decodeEvent(projectID, js string) (filelock.Event, error) {
 	if err != nil {
 		return filelock.Event{}, fmt.Errorf("redis store: bad event seq %q", w.S)
 	}
-	prev, err := strconv.ParseUint(w.P, 10, 64)
-	if err != nil || prev >= seq {
-		return filelock.Event{}, fmt.Errorf("redis store: bad event prev %q", w.P)
+	var prev uint64 // an event of the previous version has no p: Prev 0, a gap to readers
+	if w.P != "" {
+		if prev, err = strconv.ParseUint(w.P, 10, 64); err != nil || prev >= seq {
+			return filelock.Event{}, fmt.Errorf("redis store: bad event prev %q", w.P)
+		}
 	}
 	ev := filelock.Event{Type: w.T, ProjectID: projectID, Seq: seq, Prev: prev}
 	switch w.T {
@@ -86,7 +90,7 @@ func decodeLock(projectID string, v any) (filelock.Lock, error) {
 }
 
 // reply splits a script's {code, ...} reply.
-func reply(v any) (code string, rest []any, err error) {
+func (s *Store) reply(v any) (code string, rest []any, err error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
 		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
@@ -95,5 +99,42 @@ func reply(v any) (code string, rest []any, err error) {
 	if !ok {
 		return "", nil, fmt.Errorf("redis store: bad reply %v", v)
 	}
-	return code, a[1:], nil
+	rest = a[1:]
+	if n := len(rest); n > 0 {
+		if r, ok := rest[n-1].([]any); ok && len(r) == 3 && r[0] == "#released" {
+			s.released(r[1], r[2])
+			rest = rest[:n-1]
+		}
+	}
+	return code, rest, nil
+}
+
+// released tells Options.OnRelease of the releases a script carried out:
+// expired and disconnected, counts as the script replied them.
+func (s *Store) released(expired, disconnected any) {
+	f := s.opts.OnRelease
+	if f == nil {
+		return
+	}
+	if n, _ := expired.(int64); n > 0 {
+		f(filelock.ReasonExpired, int(n))
+	}
+	if n, _ := disconnected.(int64); n > 0 {
+		f(filelock.ReasonDisconnected, int(n))
+	}
+}
+
+// reapReply reads a reap script's reply (lua/reap.lua): the slot's next due
+// time, counting its releases; ok false when the script failed.
+func (s *Store) reapReply(c *call) (next string, ok bool) {
+	if c.cmd.Err() != nil {
+		return "", false
+	}
+	a, _ := c.cmd.Val().([]any)
+	if len(a) != 3 {
+		return "", false
+	}
+	s.released(a[1], a[2])
+	next, ok = a[0].(string)
+	return next, ok
 }

@@ -38,7 +38,8 @@ func TestLostWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Save(ctx).Err(); err != nil {
+	rdbFile, err := srv.Snapshot(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var lost []filelock.Lock
@@ -50,8 +51,9 @@ func TestLostWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv.Stop() // as a crash: the writes after SAVE are gone
-	srv.Start()
+	if err := srv.RestartFrom(rdbFile); err != nil { // as a crash: the writes after the snapshot are gone
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -98,13 +100,13 @@ func TestFlushAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The SPEC's condition: Redis's clock is not behind the time of the
-	// lost writes (here: past their millisecond).
+	// lost writes (here: past their microsecond).
 	for {
 		now, err := rdb.Time(ctx).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if now.UnixMilli() > last.Token/1000 {
+		if now.UnixMicro() > last.Token {
 			break
 		}
 	}
@@ -117,5 +119,50 @@ func TestFlushAll(t *testing.T) {
 	}
 	if _, err := s.Events(ctx, "p", fmt.Sprint(last.Token)); !errors.Is(err, store.ErrHistoryGone) {
 		t.Fatalf("Events after a flushed id: %v, want ErrHistoryGone", err)
+	}
+}
+
+// TestFlushSameMillisecond: Redis loses the writes of a moment ago (a
+// FLUSHALL right after an acquisition, in the same millisecond): the next
+// token and delivery fence are still above the lost ones (I3), since seqs
+// are floored by the Redis time in microseconds, not milliseconds.
+func TestFlushSameMillisecond(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	s := redis.New(rdb, storetest.Opts(), redistest.Prefix(t))
+	ctx := t.Context()
+	tokens, fences := 0, 0
+	for i := range 200 {
+		a, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "f", User: fmt.Sprint("a", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fa, err := s.LeaseDelivery(ctx, "p", "o1", 0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Acquire(ctx, store.AcquireRequest{ProjectID: "p", File: "f", User: fmt.Sprint("b", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := s.LeaseDelivery(ctx, "p", "o2", 0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Lock.Token <= a.Lock.Token {
+			tokens++
+		}
+		if fb <= fa {
+			fences++
+		}
+		if err := rdb.FlushAll(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tokens > 0 || fences > 0 {
+		t.Errorf("of 200 flushes, %d gave a token and %d a delivery fence not above the lost one", tokens, fences)
 	}
 }

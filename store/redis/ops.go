@@ -161,6 +161,23 @@ func (s *Store) Status(ctx context.Context, projectID string) (filelock.Status, 
 	return st, nil
 }
 
+// Lock implements store.Store: one read-only script (lua/lock.lua) on the
+// project's slot, which looks at the file's lock only.
+func (s *Store) Lock(ctx context.Context, projectID, file string) (filelock.Lock, error) {
+	c := s.project(lockScript, projectID, file, file)
+	code, rest, err := s.runReply(ctx, c)
+	if err != nil {
+		return filelock.Lock{}, err
+	}
+	if code == "not_locked" {
+		return filelock.Lock{}, store.ErrNotLocked(file)
+	}
+	if code != "ok" || len(rest) == 0 {
+		return filelock.Lock{}, errShort(c)
+	}
+	return decodeLock(projectID, rest[0])
+}
+
 // Events implements store.Store.
 func (s *Store) Events(ctx context.Context, projectID, afterID string) ([]filelock.Event, error) {
 	after, ok := filelock.ParseEventID(afterID)
@@ -221,7 +238,7 @@ func (s *Store) runReply(ctx context.Context, c *call) (string, []any, error) {
 	if err := s.run(ctx, c); err != nil {
 		return "", nil, err
 	}
-	return reply(c.cmd.Val())
+	return s.reply(c.cmd.Val())
 }
 
 // runHinted runs a project script that may add a due time no earlier than
@@ -242,7 +259,7 @@ func (s *Store) runHinted(ctx context.Context, projectID string, d time.Duration
 	if err := wrap(c.cmd.Err()); err != nil {
 		return "", nil, err
 	}
-	return reply(c.cmd.Val())
+	return s.reply(c.cmd.Val())
 }
 
 func errShort(c *call) error { return fmt.Errorf("redis store: short reply %v", c.cmd.Val()) }

@@ -41,6 +41,7 @@ var (
 	releaseScript    = projectScript("release")
 	heartbeatScript  = projectScript("heartbeat")
 	statusScript     = projectScript("status")
+	lockScript       = projectScript("lock")
 	eventsScript     = projectScript("events")
 	connectScript    = projectScript("connect")
 	disconnectScript = projectScript("disconnect")

@@ -28,15 +28,24 @@
 // index once a second (sharing the work through P {reaper.sweep}:cursor)
 // and hint what is due within two seconds; a script whose due time may be
 // nearer than that hints its slot itself, in the same round trip. So a lost
-// hint delays an expiry by at most a second (see reaper.go).
+// hint delays an expiry by at most a second (see reaper.go). A slot whose
+// hint the sweep cannot write (its hint shard's node is down) is reaped
+// directly by the sweeping reaper, so a slot's expiries depend on its own
+// node only. Reapers judge due times by the Redis clock (an offset they
+// measure), not their own.
 //
 // Event seqs (and so tokens) are taken hybrid-logical-clock style: the
-// larger of the project's last seq + 1 and the Redis time in ms × 1000. So
+// larger of the project's last seq + 1 and the Redis time in µs. So
 // when Redis loses writes (comes back empty or from an older snapshot, fails
 // over to a replica that lagged), tokens and event ids still go up, provided
 // its clock is not behind the time of the lost writes; a resume id that the
 // store lost is unknown to it (store.ErrHistoryGone). Each event records the
 // seq of the one before it (filelock.Event.Prev), since seqs jump.
+//
+// Upgrading from the previous version of this layout needs an empty Redis
+// (or a new key prefix): its locks lack the holders and due index entries,
+// so they would never be reaped. Its stream entries, which lack the seq of
+// the event before, still decode (with Prev 0, which readers treat as a gap).
 package redis
 
 import (
@@ -45,6 +54,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -58,14 +69,20 @@ type Store struct {
 	rdb    goredis.UniversalClient
 	opts   store.Options
 	prefix string
+	// clockOffset is Redis's clock minus this instance's, in ns, as the
+	// reaper last measured it (see redisNow).
+	clockOffset atomic.Int64
+	localNow    func() time.Time // the instance's clock (a test sets it off Redis's)
+	direct      *direct          // slots the reaper reaps without a hint (direct.go)
 }
 
 // New returns a Store on client with the rules opts, prefixing every key
 // with prefix (which must not contain '{' or '}'). The client stays the
 // caller's: Close does not close it. For the store's errors to honour the
-// callers' deadlines, create the client with ContextTimeoutEnabled.
+// callers' deadlines, create the client with ContextTimeoutEnabled. Zero
+// fields of opts take the defaults (store.Options.WithDefaults).
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts, prefix: prefix}
+	return &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect()}
 }
 
 // Ping reports whether Redis answers PING.

@@ -45,9 +45,11 @@ func (s *Store) webhookKeys(projectID string) (lease, fence, pos string) {
 }
 
 // WebhookProjects implements store.Deliveries: a SCAN of every master for
-// the projects' events streams.
+// the projects' events streams. When a master fails, the projects of the
+// others are returned beside the error.
 func (s *Store) WebhookProjects(ctx context.Context) ([]string, error) {
 	match := globEscape(s.prefix) + "events:{*}"
+	var mu sync.Mutex // masters are scanned concurrently
 	seen := map[string]bool{}
 	var out []string
 	scan := func(ctx context.Context, c goredis.Cmdable) error {
@@ -57,12 +59,14 @@ func (s *Store) WebhookProjects(ctx context.Context) ([]string, error) {
 			if err != nil {
 				return err
 			}
+			mu.Lock()
 			for _, k := range keys {
 				if p := s.projectOf(k); p != "" && !seen[p] {
 					seen[p] = true
 					out = append(out, p)
 				}
 			}
+			mu.Unlock()
 			if next == 0 {
 				return nil
 			}
@@ -71,17 +75,12 @@ func (s *Store) WebhookProjects(ctx context.Context) ([]string, error) {
 	}
 	var err error
 	if cc, ok := s.rdb.(*goredis.ClusterClient); ok {
-		var mu sync.Mutex // masters are scanned concurrently
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			mu.Lock()
-			defer mu.Unlock()
-			return scan(ctx, c)
-		})
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
 	} else {
 		err = scan(ctx, s.rdb)
 	}
 	if err != nil {
-		return nil, wrap(err)
+		return out, wrap(err)
 	}
 	return out, nil
 }

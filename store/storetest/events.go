@@ -22,6 +22,20 @@ func wantGone(t *testing.T, s store.Store, project, afterID string) {
 }
 
 func testEvents(t *testing.T, newStore factory) {
+	t.Run("ZeroOptions", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, store.Options{}) // every field the default: History is not 0
+		for i := range 3 {
+			lock(t, s, "p1", fmt.Sprint("f", i), fmt.Sprint("u", i))
+		}
+		if evs := events(t, s, "p1", filelock.InitialEventID); len(evs) != 3 {
+			t.Fatalf("with zero Options, the history holds %s, want the 3 events", describe(evs))
+		}
+		r := acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "g", User: "v"})
+		if d := r.Lock.ExpiresAt.Sub(r.Lock.AcquiredAt); d != store.DefaultOptions().DefaultTTL {
+			t.Fatalf("with zero Options a lock lives %v, want the default TTL", d)
+		}
+	})
 	t.Run("NoEvents", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
@@ -36,7 +50,7 @@ func testEvents(t *testing.T, newStore factory) {
 		if evs := events(t, s, "p1", filelock.InitialEventID); len(evs) != 0 {
 			t.Fatalf("events of a new project: %s", describe(evs))
 		}
-		for _, id := range []string{"1", "42", strconv.FormatInt(time.Now().UnixMilli()*1000+1, 10), "", "x", "-1", "1.5", "0x10", " 1", "99999999999999999999999"} {
+		for _, id := range []string{"1", "42", strconv.FormatInt(time.Now().UnixMicro()+1, 10), "", "x", "-1", "1.5", "0x10", " 1", "99999999999999999999999"} {
 			wantGone(t, s, "p1", id)
 		}
 		// Reading never creates events.
@@ -195,8 +209,10 @@ func testEvents(t *testing.T, newStore factory) {
 		if uint64(evs[0].Lock.Token) != first.Seq {
 			t.Fatalf("first token %d, Seq %d", evs[0].Lock.Token, first.Seq)
 		}
+		// The id right before the first event's was never handed out.
+		wantGone(t, s, "p1", strconv.FormatUint(first.Seq-1, 10))
 		// Ids are seeded from the store's clock, so another life's ids are unknown.
-		if lo := uint64(time.Now().Add(-time.Hour).UnixMilli()) * 1000; first.Seq < lo {
+		if lo := uint64(time.Now().Add(-time.Hour).UnixMicro()); first.Seq < lo {
 			t.Fatalf("first Seq %d is not seeded from the clock", first.Seq)
 		}
 		if evs := events(t, s, "p1", first.ID()); len(evs) != 2 {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,54 @@ import (
 const maxLag = 2 * time.Second
 
 func testExpiry(t *testing.T, newStore factory) {
+	// OnRelease hears of the expired and disconnected releases the store
+	// carried out: lazily in a call, or by Run; not of the others.
+	t.Run("OnRelease", func(t *testing.T) {
+		t.Parallel()
+		var mu sync.Mutex
+		counts := map[string]int{}
+		opts := Opts()
+		opts.OnRelease = func(reason string, n int) { mu.Lock(); counts[reason] += n; mu.Unlock() }
+		// want waits (a release's event can be read before the store has
+		// called OnRelease for it) until the counts are expired and
+		// disconnected, and fails when they are not within a second.
+		want := func(expired, disconnected int) {
+			t.Helper()
+			deadline := time.Now().Add(time.Second)
+			for {
+				mu.Lock()
+				ok := counts[filelock.ReasonExpired] == expired && counts[filelock.ReasonDisconnected] == disconnected && len(counts) <= 2
+				got := fmt.Sprint(counts)
+				mu.Unlock()
+				if ok {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("OnRelease counted %s, want expired %d, disconnected %d", got, expired, disconnected)
+				}
+				time.Sleep(5 * time.Millisecond) // poll interval
+			}
+		}
+		s := newStore(t, opts)
+		r := acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "a", User: "u1", TTL: 100 * time.Millisecond})
+		release(t, s, store.ReleaseRequest{ProjectID: "p1", File: "a", User: "u1"})
+		r = acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "a", User: "u1", TTL: 100 * time.Millisecond})
+		want(0, 0)
+		waitUntil(r.Lock.ExpiresAt.Add(slack))
+		acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "a", User: "u2", TTL: 100 * time.Millisecond}) // lazy expiry
+		want(1, 0)
+		st := status(t, s, "p1")
+		startRun(t, s, 1)
+		waitEvent(t, s, "p1", st.LastEventID, isReleased("a", filelock.ReasonExpired))
+		want(2, 0)
+		connect(t, s, "p1", "u3", "c3", time.Minute)
+		acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "b", User: "u3", TTL: time.Minute})
+		st = status(t, s, "p1")
+		disconnect(t, s, "p1", "c3")
+		waitEvent(t, s, "p1", st.LastEventID, isReleased("b", filelock.ReasonDisconnected))
+		want(2, 1)
+	})
+
 	// Run releases an expired lock once (two runners on one store), within
 	// the lag, never before expires_at.
 	t.Run("Reaper", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,44 @@ func testLocks(t *testing.T, newStore factory) {
 		}
 	})
 
+	t.Run("Lookup", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, Opts())
+		ctx := t.Context()
+		_, err := s.Lock(ctx, "p1", "images/a.jpg")
+		wantErr(t, err, store.ErrNotLocked("images/a.jpg"))
+		r := acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "images/a.jpg", User: "u1", TTL: 300 * time.Millisecond})
+		got := lookup(t, s, "p1", "images/a.jpg")
+		sameLock(t, got, r.Lock)
+		if !got.ExpiresAt.Equal(r.Lock.ExpiresAt) || got.TTL != r.Lock.TTL {
+			t.Fatalf("Lock = %+v, want %+v", got, r.Lock)
+		}
+		for _, other := range [][2]string{{"p1", "images/b.jpg"}, {"p2", "images/a.jpg"}, {"p1", "images"}} {
+			_, err := s.Lock(ctx, other[0], other[1])
+			wantErr(t, err, store.ErrNotLocked(other[1]))
+		}
+		hb, err := s.Heartbeat(ctx, "p1", "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lookup(t, s, "p1", "images/a.jpg"); !got.ExpiresAt.Equal(hb.ExpiresAt) {
+			t.Fatalf("Lock after a heartbeat expires at %v, want %v", got.ExpiresAt, hb.ExpiresAt)
+		}
+		// Past its expires_at (no reaper runs here), the lock is gone for
+		// Lock, which releases nothing itself.
+		waitUntil(hb.ExpiresAt.Add(slack))
+		_, err = s.Lock(ctx, "p1", "images/a.jpg")
+		wantErr(t, err, store.ErrNotLocked("images/a.jpg"))
+		if evs := events(t, s, "p1", strconv.FormatInt(r.Lock.Token, 10)); len(evs) != 0 {
+			t.Fatalf("Lock appended events: %s", describe(evs))
+		}
+		r2 := acquire(t, s, store.AcquireRequest{ProjectID: "p1", File: "images/a.jpg", User: "u2"})
+		sameLock(t, lookup(t, s, "p1", "images/a.jpg"), r2.Lock)
+		release(t, s, store.ReleaseRequest{ProjectID: "p1", File: "images/a.jpg", User: "u2"})
+		_, err = s.Lock(ctx, "p1", "images/a.jpg")
+		wantErr(t, err, store.ErrNotLocked("images/a.jpg"))
+	})
+
 	t.Run("ExoticNames", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())
@@ -239,6 +278,7 @@ func testLocks(t *testing.T, newStore factory) {
 			if err != nil || hb.File != name || hb.User != user {
 				t.Fatalf("Heartbeat(%q) = %+v, %v", user, hb, err)
 			}
+			sameLock(t, lookup(t, s, "p1", name), r.Lock)
 		}
 		st := status(t, s, "p1")
 		if err := checkStatusOrder(st); err != nil {

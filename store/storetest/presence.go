@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -44,6 +45,45 @@ func wantPresence(t *testing.T, s store.Store, project, mark string, want ...str
 }
 
 func testPresence(t *testing.T, newStore factory) {
+	t.Run("ConnectRules", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t, Opts())
+		startRun(t, s, 1)
+		mark := filelock.InitialEventID
+		// A lease <= 0 never lapses.
+		connect(t, s, "p1", "u1", "c1", 0)
+		connect(t, s, "p1", "u4", "c4", -time.Second)
+		mark = wantPresence(t, s, "p1", mark, "user_joined:u1", "user_joined:u4")
+		if err := s.Refresh(t.Context(), "p1", []store.Conn{{ID: "c4", User: "u4"}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		sentinel(t, s, "p1", 200*time.Millisecond) // the reaper has passed
+		mark = lastID(mark, events(t, s, "p1", mark))
+		if st := status(t, s, "p1"); !slices.Equal(st.Users, []string{"u1", "u4"}) {
+			t.Fatalf("connections without a lease lapsed: users %v", st.Users)
+		}
+		// A live connection id connected again under another user: its
+		// disconnect, then a fresh connect.
+		connect(t, s, "p1", "u2", "c2", time.Minute)
+		connect(t, s, "p1", "u3", "c2", time.Minute)
+		mark = wantPresence(t, s, "p1", mark, "user_joined:u2", "user_left:u2", "user_joined:u3")
+		if err := s.Refresh(t.Context(), "p1", []store.Conn{{ID: "c2", User: "u2"}}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		mark = wantPresence(t, s, "p1", mark, "user_left:u3", "user_joined:u2")
+		if st := status(t, s, "p1"); !slices.Equal(st.Users, []string{"u1", "u2", "u4"}) {
+			t.Fatalf("users %v", st.Users)
+		}
+		disconnect(t, s, "p1", "c1")
+		wantPresence(t, s, "p1", mark, "user_left:u1")
+		// Refresh of no connections does nothing, whatever the context.
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := s.Refresh(ctx, "p1", nil, time.Minute); err != nil {
+			t.Fatalf("Refresh of no connections on a cancelled context: %v, want nil", err)
+		}
+	})
+
 	t.Run("JoinLeave", func(t *testing.T) {
 		t.Parallel()
 		s := newStore(t, Opts())

@@ -147,6 +147,16 @@ func sameLock(t *testing.T, got, want filelock.Lock) {
 	}
 }
 
+// lookup returns the file's lock (Store.Lock), failing the test on an error.
+func lookup(t *testing.T, s store.Store, project, file string) filelock.Lock {
+	t.Helper()
+	l, err := s.Lock(t.Context(), project, file)
+	if err != nil {
+		t.Fatalf("Lock(%s, %q): %v", project, file, err)
+	}
+	return l
+}
+
 func status(t *testing.T, s store.Store, project string) filelock.Status {
 	t.Helper()
 	st, err := s.Status(t.Context(), project)

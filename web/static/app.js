@@ -1,5 +1,8 @@
 // The labeling demo page: a grid of a project's files, live locks, presence.
-// Everything it knows about locks comes from FileLockClient (/filelock.js).
+// Everything it knows about locks comes from FileLockClient (/filelock.js):
+// the project's lock map and users ("change"), the events ("event"), a lock
+// taken away ("lockLost"), refusals ("state" failed, "error"); the lock you
+// hold is a LockHandle that heartbeats itself.
 import { FileLockClient } from "/filelock.js";
 
 const $ = (id) => document.getElementById(id);
@@ -9,11 +12,14 @@ const REASONS = {
   expired: "it expired (no heartbeat reached the server in time)",
   forced: "it was released by an admin",
   disconnected: "your connection was gone longer than the grace period",
-  released: "it was released while this page was not connected",
+  switched: "you moved on to another file in another tab or window",
+  unlocked: "it was released in another tab or window",
+  unknown: "it was gone when this page reconnected (released meanwhile, or the server restarted)",
 };
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
-let client = null;
+let client = null; // FileLockClient
+let project = null; // its Project for the session's project
 let samples = []; // [{file, src, title}]
 let added = []; // file names this browser added to the project
 let session = null; // {project, user, transport}
@@ -41,6 +47,7 @@ async function init() {
   });
   $("leave").addEventListener("click", leave);
   $("release").addEventListener("click", release);
+  $("next").addEventListener("click", nextImage);
   $("transport-switch").addEventListener("change", (e) => join({ ...session, transport: e.target.value }));
   $("add-form").addEventListener("submit", addFile);
   $("banner-close").addEventListener("click", () => { lostShown = null; hideBanner(); });
@@ -60,19 +67,20 @@ async function init() {
   }
 }
 
-async function join({ project, user, transport }) {
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(project) || !user) return;
+async function join({ project: projectId, user, transport }) {
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(projectId) || !user) return;
   if (client) client.close();
   client = null;
-  session = { project, user, transport };
+  project = null;
+  session = { project: projectId, user, transport };
   localStorage.setItem("filelock-demo:user", user);
   const q = new URLSearchParams(session);
   const ttl = new URLSearchParams(location.search).get("ttl");
   if (ttl) q.set("ttl", ttl);
   history.replaceState(null, "", `?${q}`);
-  document.title = `${project} · filelock`;
+  document.title = `${projectId} · filelock`;
 
-  $("session-project").textContent = project;
+  $("session-project").textContent = projectId;
   $("session-user").textContent = user;
   setAvatar($("session-avatar"), user);
   $("transport-switch").value = transport;
@@ -82,7 +90,7 @@ async function join({ project, user, transport }) {
   document.body.dataset.view = "workspace";
   document.body.dataset.transport = transport;
 
-  added = loadAdded(project);
+  added = loadAdded(projectId);
   tiles.clear();
   seen.clear();
   $("grid").replaceChildren();
@@ -96,22 +104,29 @@ async function join({ project, user, transport }) {
       window.io = mod.io;
     }
     const ttl = Number(new URLSearchParams(location.search).get("ttl")) || undefined;
-    client = new FileLockClient({ projectId: project, userId: user, transport, ttlSeconds: ttl });
+    client = new FileLockClient({ userId: user, transport, ttlSeconds: ttl, io: window.io });
+    project = client.project(projectId);
   } catch (err) {
     showBanner("error", `Cannot connect: ${err.message}`, true);
     return;
   }
-  const me = client;
-  client.onEvent((name, data) => { if (client === me) logEvent(name, data); });
-  client.onChange((state) => { if (client === me) render(state); });
+  const me = project;
+  window.filelockDemo = { client, project }; // for scripts and tests
+  project.on("event", (name, data) => { if (project === me) logEvent(name, data); });
+  project.on("change", (state) => { if (project === me) render(state); });
+  project.on("lockLost", (info) => { if (project === me) showLost(info); });
+  project.on("error", (err) => { if (project === me && project.connection !== "failed") toast("error", `Server: ${err.message || err.code}`, "", err.code); });
+  render(project.state());
 }
 
 // leave gives the lock up (leaving on purpose is not a crash) and goes back to the form.
 async function leave() {
   const c = client;
+  const p = project;
   client = null;
-  const mine = c && c.myLock();
-  if (mine) await c.unlock(mine.file, { token: mine.token }).catch(() => {});
+  project = null;
+  const mine = p && p.handle;
+  if (mine) await mine.release({ timeoutMs: 3000 }).catch(() => {});
   if (c) c.close();
   session = null;
   history.replaceState(null, "", location.pathname);
@@ -126,32 +141,65 @@ async function leave() {
 // ---- commands ----
 
 async function lockFile(file) {
-  if (!client) return;
+  if (!project) return;
   const tile = tiles.get(file);
   if (tile) tile.dataset.pending = "true";
   try {
-    const reply = await client.lock(file, { releasePrevious: true });
+    const handle = await project.lock(file, { releasePrevious: true });
     if (lostShown) { lostShown = null; hideBanner(); }
-    if (reply.renewed) toast("info", `Still yours: ${basename(file)} renewed`);
+    if (handle.renewed) toast("info", `Still yours: ${basename(file)} renewed`);
   } catch (err) {
-    if (err.code === "file_locked" && err.lock) {
-      toast("refused", `${basename(file)} is locked by ${err.lock.user} since ${fmtTime(err.lock.acquired_at)}`, err.lock.user);
-    } else {
-      toast("error", `Could not lock ${basename(file)}: ${err.message}`);
-    }
+    commandFailed(err, `Could not lock ${basename(file)}`);
   } finally {
     if (tile) delete tile.dataset.pending;
   }
 }
 
-async function release() {
-  const mine = client && client.myLock();
-  if (!mine) return;
+// nextImage claims the first free file after yours, in the grid's order
+// (then from the top): one atomic step on the server, over the page's transport.
+async function nextImage() {
+  if (!project) return;
+  const files = gridFiles();
+  const mine = project.myLock();
+  const at = mine ? files.indexOf(mine.file) : -1;
+  const order = at >= 0 ? [...files.slice(at + 1), ...files.slice(0, at)] : files;
+  if (!order.length) { toast("info", "No other image in this project"); return; }
+  const button = $("next");
+  button.disabled = true;
   try {
-    await client.unlock(mine.file, { token: mine.token });
+    const handle = await project.claim(order.slice(0, 1000));
+    if (lostShown) { lostShown = null; hideBanner(); }
+    const tile = tiles.get(handle.file);
+    if (tile) tile.scrollIntoView({ block: "nearest", behavior: "smooth" });
   } catch (err) {
-    toast("error", `Could not release ${basename(mine.file)}: ${err.message}`);
+    if (err.code === "none_free") toast("refused", "Every other image is being worked on", "", err.code);
+    else commandFailed(err, "Could not take the next image");
+  } finally {
+    button.disabled = false;
   }
+}
+
+function commandFailed(err, what) {
+  if (err.code === "lock_lost") return; // the lockLost banner says it
+  if (err.code === "file_locked" && err.lock) {
+    toast("refused", `${basename(err.lock.file)} is locked by ${err.lock.user} since ${fmtTime(err.lock.acquired_at)}`, err.lock.user, err.code);
+  } else {
+    toast("error", `${what}: ${err.message} (${err.code})`, "", err.code);
+  }
+}
+
+async function release() {
+  const handle = project && project.handle;
+  if (!handle) return;
+  try {
+    await handle.release();
+  } catch (err) {
+    toast("error", `Could not release ${basename(handle.file)}: ${err.message}`, "", err.code);
+  }
+}
+
+function gridFiles() {
+  return [...$("grid").querySelectorAll(".tile")].map((t) => t.dataset.file);
 }
 
 function addFile(e) {
@@ -187,7 +235,6 @@ function render(state) {
   lastState = state;
   document.body.dataset.connection = state.connection;
   renderConnection(state);
-  renderLost(state);
 
   const byFile = new Map(state.locks.map((l) => [l.file, l]));
   // The grid: the sample files, the ones added here, and any other file seen
@@ -319,32 +366,34 @@ function renderConnection(state) {
   const conn = $("conn");
   conn.dataset.connection = state.connection;
   const name = TRANSPORT_NAMES[state.transport];
-  const text = { connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Offline" }[state.connection];
+  const text = { idle: "Connecting…", connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", failed: "Refused", closed: "Offline" }[state.connection];
   conn.querySelector(".conn-text").textContent = text;
   conn.title = `${text} (${name})`;
   const banner = $("banner");
   if (state.connection === "reconnecting") {
     showBanner("reconnecting", `Connection lost — reconnecting via ${name}… Your lock is kept for a short grace period.`);
-  } else if (state.connection === "connecting") {
+  } else if (state.connection === "connecting" || state.connection === "idle") {
     showBanner("connecting", `Connecting to ${session.project} via ${name}…`);
+  } else if (state.connection === "failed") {
+    const err = state.error || {};
+    if (banner.dataset.kind !== "error" || banner.dataset.code !== err.code) {
+      lostShown = null;
+      showBanner("error", `Cannot follow ${session.project}: ${err.message || err.code} (${err.code}). Reload to try again.`);
+      banner.dataset.code = err.code || "";
+    }
   } else if (["reconnecting", "connecting"].includes(banner.dataset.kind)) {
     hideBanner();
   }
-  if (state.lastError && state.lastError !== renderConnection.lastError) {
-    renderConnection.lastError = state.lastError;
-    toast("error", `Server: ${state.lastError.message || state.lastError.code}`);
-  }
 }
 
-function renderLost(state) {
-  if (!state.lost || state.lost === lostShown) return;
-  if (state.myLock) return; // already moved on
-  lostShown = state.lost;
-  const why = REASONS[state.lost.reason] || state.lost.reason;
-  showBanner("lost", `You lost your lock on ${basename(state.lost.file)}: ${why}. Click it again to continue.`, true);
-  $("banner").dataset.reason = state.lost.reason;
-  addLog(`You lost ${basename(state.lost.file)} (${state.lost.reason})`,
-    { event: "lock_lost", file: state.lost.file, reason: state.lost.reason, user: state.userId });
+// showLost tells that a lock you held was taken away (the client reports each loss once).
+function showLost(info) {
+  lostShown = info;
+  const why = REASONS[info.reason] || info.reason;
+  showBanner("lost", `You lost your lock on ${basename(info.file)}: ${why}. Click it again to continue.`, true);
+  $("banner").dataset.reason = info.reason;
+  addLog(`You lost ${basename(info.file)} (${info.reason})`,
+    { event: "lock_lost", file: info.file, reason: info.reason, user: session && session.user });
 }
 
 function showBanner(kind, text, dismissable = false) {
@@ -352,6 +401,7 @@ function showBanner(kind, text, dismissable = false) {
   if (banner.dataset.kind === "lost" && kind !== "lost" && lostShown) return; // keep the lost notice visible
   banner.dataset.kind = kind;
   banner.dataset.reason = "";
+  banner.dataset.code = "";
   $("banner-text").textContent = text;
   $("banner-close").hidden = !dismissable;
   banner.hidden = false;
@@ -362,12 +412,14 @@ function hideBanner() {
   banner.hidden = true;
   banner.dataset.kind = "";
   banner.dataset.reason = "";
+  banner.dataset.code = "";
 }
 
-function toast(kind, text, holder = "") {
+function toast(kind, text, holder = "", code = "") {
   const t = $("toast");
   t.dataset.kind = kind;
   t.dataset.holder = holder;
+  t.dataset.code = code;
   t.textContent = text;
   t.hidden = false;
   t.classList.remove("show");
@@ -403,8 +455,8 @@ function addLog(text, attrs) {
 
 // Every 250 ms: the countdown of your lock and the age of the others'.
 function tick() {
-  if (!client) return;
-  const mine = client.myLock();
+  if (!project) return;
+  const mine = project.myLock();
   if (!mine) return;
   const left = Math.max(0, Date.parse(mine.expires_at) - client.serverNow());
   const text = fmtLeft(left);

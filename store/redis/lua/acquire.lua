@@ -5,4 +5,4 @@
 --   ok (new lock), renewed, file_locked (lock = the holder's), user_has_lock (lock = the user's other lock).
 local r = acquire(ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9] == '1')
 reindex()
-return r
+return with_released(r)

@@ -13,7 +13,7 @@ for i = 8, #ARGV do
   if not l or l.u == user then
     local r = acquire(ARGV[i], user, ttl, true)
     reindex()
-    return r
+    return with_released(r)
   end
 end
-return {'none_free'}
+return with_released({'none_free'})

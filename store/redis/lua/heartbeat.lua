@@ -10,5 +10,5 @@ if l then
   put_lock(l)
 end
 reindex()
-if not l then return {'not_locked'} end
-return {'ok', lock_reply(l)}
+if not l then return with_released({'not_locked'}) end
+return with_released({'ok', lock_reply(l)})

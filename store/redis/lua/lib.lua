@@ -36,10 +36,11 @@ local K_CONNS, K_CONNUSER, K_PRESENT, K_GRACE
 
 local function I(n) return string.format('%d', n) end
 
-local NOW
+local NOW, NOW_US -- the Redis time in ms and in µs
 do
   local t = redis.call('TIME')
   NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 -- init sets the key prefix, the history length, the disconnect grace ms and
@@ -59,10 +60,11 @@ local function use(p)
 end
 
 -- next_seq allocates the next event seq, hybrid-logical-clock style: above
--- the project's last seq and at least the Redis time in ms * 1000. So seqs
--- keep growing when Redis loses writes (a restart from an older snapshot, a
+-- the project's last seq and at least the Redis time in µs. So seqs keep
+-- growing when Redis loses writes (a restart from an older snapshot, a
 -- failover to a lagging replica, a flush), as long as the clock is not
--- behind the time of the lost writes. Below 2^53 until the year 2255, so
+-- behind the time of the lost writes (each script runs in a microsecond of
+-- its own: TIME moves on between two scripts). Below 2^53 until the year 2255, so
 -- Lua's doubles and JavaScript read them exactly. It returns the seq and
 -- the seq of the project's previous event (0: none known).
 local function next_seq()
@@ -72,7 +74,7 @@ local function next_seq()
     local top = redis.call('XREVRANGE', K_EVENTS, '+', '-', 'COUNT', 1)[1]
     if top then last = tonumber(string.match(top[1], '^%d+')) end
   end
-  local seq = math.max(last + 1, NOW * 1000)
+  local seq = math.max(last + 1, NOW_US)
   redis.call('HSET', K_META, 'seq', I(seq))
   return seq, last
 end
@@ -82,7 +84,8 @@ end
 -- the seq. The event carries p, the seq of the event before it, so readers
 -- see gaps although seqs jump.
 -- The counter and the history of a project expire a day after its last
--- event (IDLE_MS), so Redis forgets idle projects. That is safe: the next
+-- event, lock write or connection refresh (IDLE_MS, see touch), so Redis
+-- forgets idle projects. That is safe: the next
 -- event takes its seq from the clock again, above every earlier token
 -- and id, and streams resuming from an old id get a snapshot. Locks and
 -- presence keep keys of their own, which empty out by themselves.
@@ -97,6 +100,15 @@ local function emit(ev, seq, prev)
   redis.call('PEXPIRE', K_META, IDLE_MS)
   redis.call('PEXPIRE', K_EVENTS, IDLE_MS)
   return seq
+end
+
+-- touch restarts the idle time of the project's counter and history (a day
+-- from now): called wherever a lock is written and on Refresh, so they
+-- expire only once the project is idle indeed (no lock kept alive, no
+-- connection), not a day after its last event.
+local function touch()
+  redis.call('PEXPIRE', K_META, IDLE_MS)
+  redis.call('PEXPIRE', K_EVENTS, IDLE_MS)
 end
 
 -- user_lock returns the file and token of the lock the users hash records for u.
@@ -137,7 +149,12 @@ local function put_lock(l)
   redis.call('ZADD', K_EXPIRY, I(l.x), l.f)
   redis.call('HSET', K_USERS, l.u, I(l.k) .. ':' .. l.f)
   redis.call('HSET', K_HOLDERS, l.f, I(l.k) .. ':' .. I(l.a) .. ':' .. I(l.l) .. ':' .. l.u)
+  touch()
 end
+
+-- RELEASED counts the releases of reason expired and disconnected this
+-- script carried out (see with_released).
+local RELEASED = {expired = 0, disconnected = 0}
 
 -- release removes the lock and appends its lock_released event.
 local function release(l, reason)
@@ -147,6 +164,17 @@ local function release(l, reason)
   if not l.u then return end -- a dangling index entry: nothing was held
   if user_lock(l.u) == l.f then redis.call('HDEL', K_USERS, l.u) end
   emit({t = 'lock_released', f = l.f, u = l.u, k = I(l.k), r = reason})
+  if RELEASED[reason] then RELEASED[reason] = RELEASED[reason] + 1 end
+end
+
+-- with_released returns the reply r of a {code, ...} script with, when it
+-- released locks with reason expired or disconnected, one more element
+-- {'#released', expired, disconnected} (the Go side strips it and counts).
+local function with_released(r)
+  if RELEASED.expired > 0 or RELEASED.disconnected > 0 then
+    r[#r + 1] = {'#released', RELEASED.expired, RELEASED.disconnected}
+  end
+  return r
 end
 
 -- live_lock returns the lock of file, first releasing it (reason expired)
@@ -220,13 +248,23 @@ local function disconnect(conn)
   end
 end
 
--- connect leases connection conn of user until dl (ms, formatted); a
--- connection not yet recorded is recorded, cancels the user's pending
--- disconnect release and, as the user's first, appends user_joined. It
--- returns true when the connection was new.
+-- connect leases connection conn of user until dl (ms, formatted; nil: no
+-- lease, it lives until disconnected); a connection not yet recorded is
+-- recorded, cancels the user's pending disconnect release and, as the
+-- user's first, appends user_joined. A live conn of another user is
+-- disconnected first. It returns true when the connection was new.
 local function connect(conn, user, dl)
-  redis.call('ZADD', K_CONNS, dl, conn)
-  if redis.call('HEXISTS', K_CONNUSER, conn) == 1 then return false end
+  local cur = redis.call('HGET', K_CONNUSER, conn)
+  if cur and cur ~= user then
+    disconnect(conn)
+    cur = nil
+  end
+  if dl then
+    redis.call('ZADD', K_CONNS, dl, conn)
+  else
+    redis.call('ZREM', K_CONNS, conn)
+  end
+  if cur then return false end
   redis.call('HSET', K_CONNUSER, conn, user)
   redis.call('ZREM', K_GRACE, user)
   if redis.call('HINCRBY', K_PRESENT, user, 1) == 1 then

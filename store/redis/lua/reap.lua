@@ -8,8 +8,9 @@
 --   in the same slot, are named from it.
 -- ARGV[1] key prefix  ARGV[2] history  ARGV[3] disconnect grace ms
 -- ARGV[4] lock-key margin ms  ARGV[5] budget
--- Returns the slot's next due time ms ('-1': none; <= now when the budget
--- ran out before everything due was done).
+-- Returns {the slot's next due time ms ('-1': none; <= now when the budget
+-- ran out before everything due was done), locks released expired, locks
+-- released disconnected}.
 init(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 K_DUE = KEYS[1]
 local budget = tonumber(ARGV[5])
@@ -20,5 +21,4 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', K_DUE, '-inf', I(NOW), 'LIMIT', 0
   reindex()
 end
 local r = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
-if r[2] then return r[2] end
-return '-1'
+return {r[2] or '-1', RELEASED.expired, RELEASED.disconnected}

@@ -18,8 +18,8 @@ if cur then
 end
 if fence ~= '0' then return -1 end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local next = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now * 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local next = math.max(tonumber(redis.call('GET', KEYS[2]) or '0') + 1, now_us)
 local s = string.format('%d', next)
 redis.call('SET', KEYS[2], s, 'PX', ARGV[4])
 redis.call('SET', KEYS[1], s .. ' ' .. owner, 'PX', ttl)
