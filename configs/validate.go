@@ -156,8 +156,8 @@ func (c *Config) reconcile(def Config) error {
 
 func apiKeys(keys []string) error {
 	for i, k := range keys {
-		if len(k) < 16 {
-			return fmt.Errorf("key %d is shorter than 16 characters", i+1)
+		if strings.TrimSpace(k) == "" {
+			return fmt.Errorf("key %d is empty", i+1)
 		}
 	}
 	return nil

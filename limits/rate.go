@@ -12,7 +12,7 @@ import (
 )
 
 // RateLimiter is a token bucket per user: rps tokens per second, a burst of
-// max(1, 2·rps). A nil *RateLimiter, or one made with rps ≤ 0, allows
+// max(1, rps), so no user gets more than rps commands in any second. A nil *RateLimiter, or one made with rps ≤ 0, allows
 // everything. It is safe for concurrent use.
 //
 // Memory is bounded by the users seen recently: a bucket that has been idle
@@ -40,7 +40,7 @@ func NewRateLimiter(rps float64) *RateLimiter {
 	if rps <= 0 || math.IsNaN(rps) || math.IsInf(rps, 0) {
 		return nil
 	}
-	burst := math.Max(1, 2*rps)
+	burst := math.Max(1, math.Floor(rps))
 	return &RateLimiter{
 		rps:     rps,
 		burst:   burst,

@@ -58,16 +58,16 @@ func TestRateLimiterOff(t *testing.T) {
 }
 
 func TestRateLimiterBucket(t *testing.T) {
-	l, c := newTestLimiter(t, 5) // burst 10
-	if got := allowN(l, "u1", 20); got != 10 {
-		t.Fatalf("burst: %d allowed, want 10", got)
+	l, c := newTestLimiter(t, 5) // burst 5: no more than rps in any second
+	if got := allowN(l, "u1", 20); got != 5 {
+		t.Fatalf("burst: %d allowed, want 5", got)
 	}
 	err := l.Check("u1")
 	var fe *filelock.Error
 	if !errors.As(err, &fe) || fe.Code != filelock.ERateLimited {
 		t.Fatalf("Check over the limit = %v, want rate_limited", err)
 	}
-	if allowN(l, "u2", 10) != 10 {
+	if allowN(l, "u2", 5) != 5 {
 		t.Error("users must not share a bucket")
 	}
 	c.add(200 * time.Millisecond) // one token
@@ -75,8 +75,8 @@ func TestRateLimiterBucket(t *testing.T) {
 		t.Errorf("after 200ms: %d allowed, want 1", got)
 	}
 	c.add(time.Hour) // refills to the burst, not beyond
-	if got := allowN(l, "u1", 20); got != 10 {
-		t.Errorf("after an hour: %d allowed, want 10", got)
+	if got := allowN(l, "u1", 20); got != 5 {
+		t.Errorf("after an hour: %d allowed, want 5", got)
 	}
 	// Sustained: 5 per second over 10 s.
 	total := 0
@@ -105,31 +105,31 @@ func TestRateLimiterSlow(t *testing.T) {
 }
 
 func TestRateLimiterEvictsIdle(t *testing.T) {
-	l, c := newTestLimiter(t, 10) // refills fully in 2 s
+	l, c := newTestLimiter(t, 10) // refills fully in 1 s
 	for i := range 1000 {
 		l.Allow(fmt.Sprint("user", i))
 	}
 	if len(l.buckets) != 1000 {
 		t.Fatalf("Len = %d, want 1000", len(l.buckets))
 	}
-	c.add(time.Second) // not yet full: kept
+	c.add(500 * time.Millisecond) // not yet full: kept
 	l.Allow("x")
 	if len(l.buckets) != 1001 {
-		t.Fatalf("Len = %d after 1s, want 1001 (buckets not yet full must stay)", len(l.buckets))
+		t.Fatalf("Len = %d after 0.5s, want 1001 (buckets not yet full must stay)", len(l.buckets))
 	}
-	c.add(1500 * time.Millisecond)
+	c.add(750 * time.Millisecond)
 	l.Allow("y")
-	if len(l.buckets) != 2 { // "x" (1.5 s idle, not full) and "y"
+	if len(l.buckets) != 2 { // "x" (0.75 s idle, not full) and "y"
 		t.Fatalf("Len = %d after the idle buckets refilled, want 2", len(l.buckets))
 	}
 	// An evicted user starts again with a full bucket, as if never evicted.
-	if got := allowN(l, "user1", 30); got != 20 {
-		t.Errorf("evicted user: %d allowed, want the burst 20", got)
+	if got := allowN(l, "user1", 30); got != 10 {
+		t.Errorf("evicted user: %d allowed, want the burst 10", got)
 	}
 }
 
 func TestRateLimiterConcurrent(t *testing.T) {
-	l, _ := newTestLimiter(t, 50) // frozen clock: exactly the burst (100) per user gets through
+	l, _ := newTestLimiter(t, 100) // frozen clock: exactly the burst (100) per user gets through
 	var wg sync.WaitGroup
 	var allowed [4]atomic.Int64
 	for g := range 16 {
