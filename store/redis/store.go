@@ -85,9 +85,16 @@ func New(client goredis.UniversalClient, opts store.Options, prefix string) *Sto
 	return &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect()}
 }
 
-// Ping reports whether Redis answers PING.
+// Ping reports whether Redis answers and takes writes.
+//
+// It also writes a short-lived key (P ready), so that a Redis that answers
+// but refuses writes (a read-only replica, a Cluster slot without its
+// master, an OOM refusal) is not reported ready (SPEC §3 /readyz).
 func (s *Store) Ping(ctx context.Context) error {
-	return wrap(s.rdb.Ping(ctx).Err())
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return wrap(err)
+	}
+	return wrap(s.rdb.Set(ctx, s.prefix+"ready", "1", 10*time.Second).Err())
 }
 
 // Close releases nothing: the client is the caller's, feeds are closed by
