@@ -206,10 +206,10 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	def, err := decodeConfig(v)
-	if err != nil {
+	if _, err := decodeConfig(v); err != nil {
 		return Config{}, fmt.Errorf("embedded defaults: %w", err)
 	}
+	set := map[string]bool{} // the keys a file, the environment or a flag set
 	fs, configFile := flagSet(v)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -218,18 +218,24 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *configFile != "" {
-		if err := mergeFile(v, *configFile); err != nil {
+		keys, err := mergeFile(v, *configFile)
+		if err != nil {
 			return Config{}, err
+		}
+		for _, k := range keys {
+			set[k] = true
 		}
 	}
 	for _, key := range Keys() {
 		if val := getenv(EnvVar(key)); val != "" {
 			v.Set(key, val)
+			set[key] = true
 		}
 	}
 	fs.Visit(func(f *pflag.Flag) {
 		if f.Name != "config" {
 			v.Set(f.Name, f.Value.String())
+			set[f.Name] = true
 		}
 	})
 	c, err := decodeConfig(v)
@@ -239,7 +245,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
-	return c, c.reconcile(def)
+	return c, c.reconcile(set)
 }
 
 // defaultsViper returns a viper holding the embedded filelock.yaml.
@@ -301,19 +307,20 @@ func display(v any) string {
 	return fmt.Sprint(v)
 }
 
-// mergeFile merges a configuration file over the defaults; keys it does not
-// know are an error (a typo would otherwise go unnoticed).
-func mergeFile(v *viper.Viper, path string) error {
+// mergeFile merges a configuration file over the defaults and returns the
+// keys it sets; keys it does not know are an error (a typo would otherwise
+// go unnoticed).
+func mergeFile(v *viper.Viper, path string) ([]string, error) {
 	fv := viper.New()
 	fv.SetConfigFile(path)
 	if err := fv.ReadInConfig(); err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return nil, fmt.Errorf("config file: %w", err)
 	}
 	keys := Keys()
 	for _, k := range fv.AllKeys() {
 		if !slices.ContainsFunc(keys, func(known string) bool { return known == k || strings.HasPrefix(known, k+".") }) {
-			return fmt.Errorf("config file %s: unknown key %q", path, k)
+			return nil, fmt.Errorf("config file %s: unknown key %q", path, k)
 		}
 	}
-	return v.MergeConfigMap(fv.AllSettings())
+	return fv.AllKeys(), v.MergeConfigMap(fv.AllSettings())
 }

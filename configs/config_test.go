@@ -99,6 +99,8 @@ func TestLoadErrors(t *testing.T) {
 		{"zero ttl", nil, map[string]string{"FILELOCK_LOCK_TTL": "0s"}, "lock.ttl:"},
 		{"min over ttl, both set", nil, map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m", "FILELOCK_LOCK_TTL": "1m"}, "lock.min_ttl:"},
 		{"max under ttl, both set", nil, map[string]string{"FILELOCK_LOCK_MAX_TTL": "1m", "FILELOCK_LOCK_TTL": "2m"}, "lock.max_ttl:"},
+		{"min over ttl, both set, min at its default", nil, map[string]string{"FILELOCK_LOCK_TTL": "2s", "FILELOCK_LOCK_MIN_TTL": "5s"}, "lock.min_ttl:"},
+		{"max under ttl, both set, max at its default", []string{"--lock.ttl=2h", "--lock.max_ttl=1h"}, nil, "lock.max_ttl:"},
 		{"min over max", nil, map[string]string{"FILELOCK_LOCK_MIN_TTL": "2m", "FILELOCK_LOCK_MAX_TTL": "1m"}, "lock.m"},
 		{"heartbeat not under ttl", nil, map[string]string{"FILELOCK_LOCK_HEARTBEAT_INTERVAL": "90s"}, "lock.heartbeat_interval:"},
 		{"bad int", nil, map[string]string{"FILELOCK_EVENTS_HISTORY": "many"}, `events.history: "many" is not an integer`},

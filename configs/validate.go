@@ -112,21 +112,22 @@ func origins(list []string) error {
 }
 
 // reconcile makes min_ttl ≤ ttl ≤ max_ttl and heartbeat_interval < ttl.
-// When two of them disagree and only one was changed from its default, the
-// changed one wins and the other follows it (setting lock.ttl=3s alone lowers
-// min_ttl to 3s and the heartbeat interval to 1s); when both were changed,
-// the configuration is refused, naming the key.
-func (c *Config) reconcile(def Config) error {
-	l, d := &c.Lock, def.Lock
+// When two of them disagree and only one was set (by a file, the
+// environment or a flag, whatever its value), the set one wins and the
+// other follows it (setting lock.ttl=3s alone lowers min_ttl to 3s and the
+// heartbeat interval to 1s); when both were set, the configuration is
+// refused, naming the key.
+func (c *Config) reconcile(set map[string]bool) error {
+	l := &c.Lock
 	adjust := func(key string, to *time.Duration, v time.Duration, why string) {
 		c.Adjusted = append(c.Adjusted, fmt.Sprintf("%s set to %v (was %v): %s", key, v, *to, why))
 		*to = v
 	}
 	if l.MinTTL > l.TTL {
 		switch {
-		case l.MinTTL == d.MinTTL:
+		case !set["lock.min_ttl"]:
 			adjust("lock.min_ttl", &l.MinTTL, l.TTL, "not above lock.ttl")
-		case l.TTL == d.TTL:
+		case !set["lock.ttl"]:
 			adjust("lock.ttl", &l.TTL, l.MinTTL, "not below lock.min_ttl")
 		default:
 			return fmt.Errorf("lock.min_ttl: %v is more than lock.ttl (%v)", l.MinTTL, l.TTL)
@@ -134,9 +135,9 @@ func (c *Config) reconcile(def Config) error {
 	}
 	if l.MaxTTL < l.TTL {
 		switch {
-		case l.MaxTTL == d.MaxTTL:
+		case !set["lock.max_ttl"]:
 			adjust("lock.max_ttl", &l.MaxTTL, l.TTL, "not below lock.ttl")
-		case l.TTL == d.TTL:
+		case !set["lock.ttl"]:
 			adjust("lock.ttl", &l.TTL, l.MaxTTL, "not above lock.max_ttl")
 		default:
 			return fmt.Errorf("lock.max_ttl: %v is less than lock.ttl (%v)", l.MaxTTL, l.TTL)
@@ -146,7 +147,7 @@ func (c *Config) reconcile(def Config) error {
 		return fmt.Errorf("lock.min_ttl: %v is more than lock.max_ttl (%v)", l.MinTTL, l.MaxTTL)
 	}
 	if l.HeartbeatInterval >= l.TTL {
-		if l.HeartbeatInterval != d.HeartbeatInterval {
+		if set["lock.heartbeat_interval"] {
 			return fmt.Errorf("lock.heartbeat_interval: %v must be less than lock.ttl (%v), or locks expire between heartbeats", l.HeartbeatInterval, l.TTL)
 		}
 		adjust("lock.heartbeat_interval", &l.HeartbeatInterval, max(l.TTL/3, time.Millisecond), "a third of lock.ttl")
