@@ -111,15 +111,8 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 	if err := validate(filelock.ValidateProjectID(p.ProjectID), filelock.ValidateFile(p.File)); err != nil {
 		return LockReply{}, err
 	}
-	ttl, err := s.ttlOf(p.TTLSeconds)
+	user, ttl, err := s.admitLock(who, p.ProjectID, p.UserID, p.TTLSeconds)
 	if err != nil {
-		return LockReply{}, err
-	}
-	user, err := s.authorize(who, p.ProjectID, p.UserID, false)
-	if err != nil {
-		return LockReply{}, err
-	}
-	if err := s.checkRate(user); err != nil {
 		return LockReply{}, err
 	}
 	res, err := storeCall(ctx, s, func(ctx context.Context) (store.AcquireResult, error) {
@@ -131,6 +124,23 @@ func (s *Server) cmdLock(ctx context.Context, who auth.Identity, p LockParams) (
 		return LockReply{}, err
 	}
 	return s.lockReply(res), nil
+}
+
+// admitLock is what lock and claim check after their own validation: the
+// TTL asked for, who acts (authorization) and the user's rate.
+func (s *Server) admitLock(who auth.Identity, projectID, userID string, ttlSeconds *float64) (string, time.Duration, error) {
+	ttl, err := s.ttlOf(ttlSeconds)
+	if err != nil {
+		return "", 0, err
+	}
+	user, err := s.authorize(who, projectID, userID, false)
+	if err != nil {
+		return "", 0, err
+	}
+	if err := s.checkRate(user); err != nil {
+		return "", 0, err
+	}
+	return user, ttl, nil
 }
 
 func (s *Server) lockReply(res store.AcquireResult) LockReply {
@@ -177,15 +187,8 @@ func (s *Server) cmdClaim(ctx context.Context, who auth.Identity, p ClaimParams)
 			return LockReply{}, err
 		}
 	}
-	ttl, err := s.ttlOf(p.TTLSeconds)
+	user, ttl, err := s.admitLock(who, p.ProjectID, p.UserID, p.TTLSeconds)
 	if err != nil {
-		return LockReply{}, err
-	}
-	user, err := s.authorize(who, p.ProjectID, p.UserID, false)
-	if err != nil {
-		return LockReply{}, err
-	}
-	if err := s.checkRate(user); err != nil {
 		return LockReply{}, err
 	}
 	res, err := storeCall(ctx, s, func(ctx context.Context) (store.AcquireResult, error) {
