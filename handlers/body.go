@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"filelock"
@@ -24,7 +25,10 @@ func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 	if r.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	bp := bodyBufs.Get().(*[]byte)
+	defer putBodyBuf(bp)
+	body, err := readBody(r, limit, (*bp)[:0])
+	*bp = body
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return filelock.FieldError("body", "the request body did not arrive within http.read_timeout")
 	}
@@ -35,6 +39,41 @@ func (s *Server) decodeBody(r *http.Request, dst any, limit int64) error {
 		return tooLarge(limit)
 	}
 	return DecodeParams(body, dst)
+}
+
+// bodyBufs holds the buffers request bodies are read into: a body is
+// decoded (its strings copied out) before its buffer is put back.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledBody is the largest body buffer kept for reuse.
+const maxPooledBody = 64 << 10
+
+func putBodyBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBody {
+		bodyBufs.Put(bp)
+	}
+}
+
+// readBody appends r's body to buf, reading at most limit+1 bytes (so that
+// the caller can tell a body over the limit), as io.ReadAll would.
+func readBody(r *http.Request, limit int64, buf []byte) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= limit && int64(cap(buf)) < n+1 {
+		buf = make([]byte, 0, n+1) // +1: room to see the end without growing
+	}
+	lr := io.LimitedReader{R: r.Body, N: limit + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func tooLarge(limit int64) error {
@@ -56,16 +95,12 @@ func DecodeParams(data []byte, dst any) error {
 	if !utf8.Valid(data) {
 		return filelock.FieldError(badUTF8Field(data), "the request body must be UTF-8")
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(data, &members); err != nil {
-		return filelock.FieldError("body", "malformed JSON: %v", err)
+	if fp, ok := dst.(flatParams); ok && decodeFlat(data, fp) {
+		return nil
 	}
-	if folded := foldedMembers(members, dst); len(folded) > 0 {
-		for _, k := range folded {
-			delete(members, k)
-		}
+	if !plainMembers(data, fieldNamesOf(dst)) {
 		var err error
-		if data, err = json.Marshal(members); err != nil {
+		if data, err = withoutFolded(data, dst); err != nil {
 			return filelock.FieldError("body", "malformed JSON: %v", err)
 		}
 	}
@@ -81,6 +116,23 @@ func DecodeParams(data []byte, dst any) error {
 		return filelock.FieldError(te.Field, "%s must be %s, not %s", te.Field, jsonKind(te.Type), te.Value)
 	}
 	return filelock.FieldError("body", "malformed JSON: %v", err)
+}
+
+// withoutFolded returns the JSON object data without the members
+// foldedMembers names (data itself when there are none).
+func withoutFolded(data []byte, dst any) ([]byte, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, err
+	}
+	folded := foldedMembers(members, dst)
+	if len(folded) == 0 {
+		return data, nil
+	}
+	for _, k := range folded {
+		delete(members, k)
+	}
+	return json.Marshal(members)
 }
 
 // foldedMembers returns the names among members that encoding/json would
@@ -99,6 +151,148 @@ func foldedMembers(members map[string]json.RawMessage, dst any) []string {
 		}
 	}
 	return folded
+}
+
+// fieldNameCache maps a params type to its fieldNames as byte strings.
+var fieldNameCache sync.Map // reflect.Type → [][]byte
+
+// fieldNamesOf is fieldNames of the type of dst, computed once per type.
+func fieldNamesOf(dst any) [][]byte {
+	t := reflect.TypeOf(dst)
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.([][]byte)
+	}
+	var names [][]byte
+	for _, n := range fieldNames(t) {
+		names = append(names, []byte(n))
+	}
+	fieldNameCache.Store(t, names)
+	return names
+}
+
+// plainMembers reports whether data is a JSON object each of whose member
+// names is written without escapes and either is one of names or does
+// not match any of them case-insensitively: then encoding/json matches
+// its members to fields exactly as SPEC §2 wants, and no member needs to
+// be dropped. It looks at the top level only and does not check the
+// syntax (json.Unmarshal does): false means it cannot tell.
+func plainMembers(data []byte, names [][]byte) bool {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return false
+		}
+		j := i + 1
+		for j < len(data) && data[j] != '"' {
+			if data[j] == '\\' {
+				return false
+			}
+			j++
+		}
+		if j >= len(data) || !plainName(data[i+1:j], names) {
+			return false
+		}
+		i = skipSpace(data, j+1)
+		if i >= len(data) || data[i] != ':' {
+			return false
+		}
+		var ok bool
+		if i, ok = skipValue(data, skipSpace(data, i+1)); !ok {
+			return false
+		}
+		i = skipSpace(data, i)
+		if i >= len(data) {
+			return false
+		}
+		switch data[i] {
+		case ',':
+			i = skipSpace(data, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// plainName reports whether the member name key is one of names or
+// matches none of them case-insensitively (as encoding/json folds).
+func plainName(key []byte, names [][]byte) bool {
+	for _, n := range names {
+		if bytes.Equal(key, n) {
+			return true
+		}
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, n) {
+			return false
+		}
+	}
+	return true
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at data[i].
+func skipString(data []byte, i int) (int, bool) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return len(data), false
+}
+
+// skipValue returns the index after the JSON value starting at data[i].
+func skipValue(data []byte, i int) (int, bool) {
+	if i >= len(data) {
+		return i, false
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				var ok bool
+				if i, ok = skipString(data, i); !ok {
+					return i, false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return i, false
+	}
+	start := i
+	for i < len(data) && !strings.ContainsRune(",}] \t\r\n", rune(data[i])) {
+		i++
+	}
+	return i, i > start
 }
 
 // fieldNames lists the JSON names of the fields of the struct t points to.

@@ -349,9 +349,9 @@ func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 	return time.Duration(math.Min(v, s.cfg.Options.MaxTTL.Seconds()) * float64(time.Second)), nil
 }
 
-// storeCall runs f with a context bounded by Config.StoreTimeout and
-// answers store_unavailable when f has not returned by then, even if f
-// ignores its context. Its errors are mapped by clientError; a panic in f
+// storeCall runs f (on a worker of s.calls) with a context bounded by
+// Config.StoreTimeout and answers store_unavailable when f has not
+// returned by then, even if f ignores its context. Its errors are mapped by clientError; a panic in f
 // is internal (500).
 func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
@@ -361,7 +361,7 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 		err error
 	}
 	done := make(chan result, 1)
-	go func() {
+	s.calls.run(func() {
 		defer func() { // a panicking store must not take the process down
 			if p := recover(); p != nil {
 				s.log.Error("store panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -371,7 +371,7 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 		}()
 		v, err := f(ctx)
 		done <- result{v, err}
-	}()
+	})
 	var r result
 	select {
 	case r = <-done:

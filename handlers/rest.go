@@ -42,7 +42,7 @@ func serveCommand[P, R any](s *Server, c *gin.Context, limit int64, cmd func(con
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, reply)
+	writeReply(c, reply)
 }
 
 // postLock serves POST /lock.
@@ -174,7 +174,7 @@ func (s *Server) getLock(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, reply)
+	writeReply(c, reply)
 }
 
 // lockQuery reads the parameters of GET /locks/{project_id}/{file}: the

@@ -64,6 +64,7 @@ type Server struct {
 	conns    *limits.ConnLimiter
 	metrics  serverMetrics
 	rt       *realtime // hub, presence, sockets (realtime.go)
+	calls    *workers  // the goroutines store calls run on (storeCall)
 }
 
 // New builds the handler with every route mounted.
@@ -91,7 +92,7 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
-		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser)}
+		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers()}
 	s.engine.Use(s.requestLog(), s.recovery, s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)
@@ -107,13 +108,21 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
-// Close stops the server's background work (live streams, sockets).
-func (s *Server) Close() error { return s.closeRealtime() }
+// Close stops the server's background work (live streams, sockets, the
+// idle goroutines of store calls).
+func (s *Server) Close() error {
+	err := s.closeRealtime()
+	s.calls.close()
+	return err
+}
 
 // RequestIDHeader names the request id header: taken from the request
 // when it holds a usable id (1–128 visible ASCII characters), else made,
 // and always echoed in the response.
 const RequestIDHeader = "X-Request-ID"
+
+// requestIDKey is RequestIDHeader as http.Header keys it.
+var requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
 
 // quietRoutes are logged at debug level: probes and scrapes come every
 // few seconds (as do Socket.IO long-polling requests, also at debug).
@@ -127,23 +136,29 @@ var quietRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics":
 func (s *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
-		id := c.GetHeader(RequestIDHeader)
+		var id string
+		if v := c.Request.Header[requestIDKey]; len(v) > 0 {
+			id = v[0]
+		}
 		if !usableRequestID(id) {
 			id = logging.NewRequestID()
 		}
-		c.Header(RequestIDHeader, id)
+		c.Writer.Header()[requestIDKey] = []string{id}
 		ctx := logging.WithRequestID(c.Request.Context(), id)
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 		status := c.Writer.Status()
+		route := c.FullPath()
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:
 			level = slog.LevelWarn
-		case quietRoutes[c.FullPath()], c.FullPath() == "/socket.io/*any" && c.Query("transport") == "polling":
+		case quietRoutes[route], route == "/socket.io/*any" && c.Query("transport") == "polling":
 			level = slog.LevelDebug
 		}
-		route := c.FullPath()
+		if !s.log.Enabled(ctx, level) {
+			return
+		}
 		if route == "" {
 			route = "unmatched"
 		}

@@ -81,6 +81,21 @@ type Metrics struct {
 	storeDuration *prometheus.HistogramVec
 	storeErrors   prometheus.Counter
 	webhooks      *prometheus.CounterVec
+
+	// The children the hot paths count into, looked up once: by
+	// requestKey (requestChildren), by op of StoreOps (read-only after New).
+	requestChildren sync.Map // requestKey → requestChild
+	storeOps        map[string]prometheus.Observer
+}
+
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestChild struct {
+	count prometheus.Counter
+	time  prometheus.Observer
 }
 
 // New returns the collectors, registered with their known label values.
@@ -140,8 +155,9 @@ func New(b Build) *Metrics {
 	for _, v := range DropReasons {
 		m.dropped.WithLabelValues(v)
 	}
+	m.storeOps = make(map[string]prometheus.Observer, len(StoreOps))
 	for _, v := range StoreOps {
-		m.storeDuration.WithLabelValues(v)
+		m.storeOps[v] = m.storeDuration.WithLabelValues(v)
 	}
 	for _, v := range WebhookResults {
 		m.webhooks.WithLabelValues(v)
@@ -169,8 +185,17 @@ func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.requestTime.WithLabelValues(route, method).Observe(d.Seconds())
+	k := requestKey{route, method, status}
+	v, ok := m.requestChildren.Load(k)
+	if !ok {
+		v, _ = m.requestChildren.LoadOrStore(k, requestChild{
+			count: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			time:  m.requestTime.WithLabelValues(route, method),
+		})
+	}
+	c := v.(requestChild)
+	c.count.Inc()
+	c.time.Observe(d.Seconds())
 }
 
 // LockAcquired counts a new lock (not a renewal).
@@ -228,9 +253,14 @@ func (m *Metrics) SubscriberDropped(reason string) {
 
 // StoreCall records the duration of one store call of op (StoreOps).
 func (m *Metrics) StoreCall(op string, d time.Duration) {
-	if m != nil {
-		m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
+	if m == nil {
+		return
 	}
+	if o, ok := m.storeOps[op]; ok {
+		o.Observe(d.Seconds())
+		return
+	}
+	m.storeDuration.WithLabelValues(op).Observe(d.Seconds())
 }
 
 // StoreError counts a store call answered store_unavailable.
