@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,7 +37,7 @@ func BenchmarkClaim(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() { _ = st.Run(ctx); close(done) }()
-				h := handlers.New(handlers.Config{Store: st, MaxBodyBytes: 64 << 10}) // 1000 names: about 18 KB
+				h := handlers.New(handlers.Config{Store: st, MaxBodyBytes: 64 << 10, Logger: slog.New(slog.DiscardHandler)}) // 1000 names: about 18 KB
 				ts := httptest.NewServer(h)
 				b.Cleanup(func() { ts.Close(); _ = h.Close(); cancel(); <-done; _ = st.Close() })
 
