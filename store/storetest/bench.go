@@ -34,18 +34,7 @@ func Bench(b *testing.B, newStore func(b *testing.B, opts store.Options) store.S
 			project := fmt.Sprintf("bench-%d", w%16)
 			user := fmt.Sprintf("user-%d", w)
 			file := fmt.Sprintf("images/%d.jpg", w)
-			for pb.Next() {
-				r, err := s.Acquire(b.Context(), store.AcquireRequest{ProjectID: project, File: file, User: user})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				tok := r.Lock.Token
-				if _, err := s.Release(b.Context(), store.ReleaseRequest{ProjectID: project, File: file, User: user, Token: &tok}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+			lockUnlock(b, s, pb, project, file, user)
 		})
 	})
 	b.Run("Contended", func(b *testing.B) {
@@ -91,18 +80,7 @@ func Bench(b *testing.B, newStore func(b *testing.B, opts store.Options) store.S
 				project := fmt.Sprintf("held-%d", int(w)*7919%max(held.projects, 16))
 				user := fmt.Sprintf("bench-%d", w)
 				file := fmt.Sprintf("bench/%d.jpg", w)
-				for pb.Next() {
-					r, err := s.Acquire(b.Context(), store.AcquireRequest{ProjectID: project, File: file, User: user})
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					tok := r.Lock.Token
-					if _, err := s.Release(b.Context(), store.ReleaseRequest{ProjectID: project, File: file, User: user, Token: &tok}); err != nil {
-						b.Error(err)
-						return
-					}
-				}
+				lockUnlock(b, s, pb, project, file, user)
 			})
 		})
 	}
@@ -205,5 +183,22 @@ func runParallel(b *testing.B, body func(pb *testing.PB)) {
 	b.StopTimer()
 	if d := time.Since(start); d > 0 {
 		b.ReportMetric(float64(b.N)/d.Seconds(), "ops/s")
+	}
+}
+
+// lockUnlock takes and gives up file as user, with its token, until pb is
+// done; an error fails the benchmark.
+func lockUnlock(b *testing.B, s store.Store, pb *testing.PB, project, file, user string) {
+	for pb.Next() {
+		r, err := s.Acquire(b.Context(), store.AcquireRequest{ProjectID: project, File: file, User: user})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		tok := r.Lock.Token
+		if _, err := s.Release(b.Context(), store.ReleaseRequest{ProjectID: project, File: file, User: user, Token: &tok}); err != nil {
+			b.Error(err)
+			return
+		}
 	}
 }
