@@ -45,10 +45,6 @@ type encoding struct {
 	err error
 }
 
-// NewFrame wraps ev in a frame of its own (for an event the hub does not
-// deliver itself, such as a transport's own snapshot).
-func NewFrame(ev filelock.Event) *Frame { return &Frame{Event: ev} }
-
 // Bytes is the frame's event in format f: encoded on the first call for f,
 // then the same bytes (and error) for every caller. Safe for concurrent use;
 // the caller must not modify the returned slice.

@@ -44,8 +44,8 @@ var ErrClosed = errors.New("events: hub closed")
 
 // Options tune a Hub.
 type Options struct {
-	Queue        int           // per-subscriber queue, limits.send_queue (256)
-	StoreTimeout time.Duration // bound on each store call (2s)
+	Queue        int           // per-subscriber queue, limits.send_queue (DefaultQueue)
+	StoreTimeout time.Duration // bound on each store call (store.CallTimeout)
 	RetryEvery   time.Duration // how soon a failed catch-up is retried (500ms)
 	CheckEvery   time.Duration // how often every project's position is checked against the store (5s)
 	CatchUps     int           // catch-ups running at once, over all projects (8)
@@ -89,13 +89,16 @@ type project struct {
 	feedMu sync.Mutex
 }
 
+// DefaultQueue is the default of Options.Queue (limits.send_queue).
+const DefaultQueue = 256
+
 // New returns a hub reading st's event log. Close stops it.
 func New(st store.Store, opts Options) *Hub {
 	if opts.Queue <= 0 {
-		opts.Queue = 256
+		opts.Queue = DefaultQueue
 	}
 	if opts.StoreTimeout <= 0 {
-		opts.StoreTimeout = 2 * time.Second
+		opts.StoreTimeout = store.CallTimeout
 	}
 	if opts.RetryEvery <= 0 {
 		opts.RetryEvery = 500 * time.Millisecond

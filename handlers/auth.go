@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"time"
 
 	"filelock"
 	"filelock/auth"
@@ -96,17 +95,6 @@ func (s *Server) acquireConn(who auth.Identity, named string) (release func(), e
 		s.log.Info("connection refused", "err", err)
 	}
 	return release, err
-}
-
-// expiry returns a channel that fires when who's token stops being valid
-// (nil, never firing, in mode none) and the function that stops it.
-func (s *Server) expiry(who auth.Identity) (<-chan time.Time, func()) {
-	until := s.verifier.ValidUntil(who)
-	if until.IsZero() {
-		return nil, func() {}
-	}
-	t := time.NewTimer(time.Until(until))
-	return t.C, func() { t.Stop() }
 }
 
 // errOrigin refuses a long-lived connection (SSE, WebSocket, Socket.IO)

@@ -334,22 +334,16 @@ func validate(errs ...error) error {
 	return nil
 }
 
-// ttlOf converts ttl_seconds to a duration; nil means the default. Any
-// number is clamped to [lock.min_ttl, lock.max_ttl] (SPEC §3): zero and
-// negative ones to lock.min_ttl; larger values are cut to lock.max_ttl
-// before conversion so they cannot overflow.
+// ttlOf converts ttl_seconds to a duration; nil means the default (0).
+// Numbers are clamped by store.Options.TTLSeconds.
 func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 	if secs == nil {
 		return 0, nil
 	}
-	v := *secs
-	if math.IsNaN(v) {
+	if math.IsNaN(*secs) {
 		return 0, filelock.FieldError("ttl_seconds", "ttl_seconds must be a number of seconds")
 	}
-	if v <= 0 {
-		return s.cfg.Options.MinTTL, nil
-	}
-	return time.Duration(math.Min(v, s.cfg.Options.MaxTTL.Seconds()) * float64(time.Second)), nil
+	return s.cfg.Options.TTLSeconds(*secs), nil
 }
 
 // storeCall runs f (on a worker of s.calls) with a context bounded by

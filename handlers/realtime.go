@@ -21,9 +21,6 @@ const (
 	defaultStreamWriteTimeout = 10 * time.Second
 	defaultPresenceLease      = 15 * time.Second
 	defaultPresenceRefresh    = 5 * time.Second
-	defaultSSEKeepalive       = 15 * time.Second
-	defaultSendQueue          = 256
-	defaultMaxProjectsPerConn = 32
 	closeWait                 = 5 * time.Second // how long Close waits for connections to wind down
 )
 
@@ -50,12 +47,12 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 	setDefault(&c.StreamWriteTimeout, defaultStreamWriteTimeout)
 	setDefault(&c.PresenceLease, defaultPresenceLease)
 	setDefault(&c.PresenceRefresh, defaultPresenceRefresh)
-	setDefault(&c.SSEKeepalive, defaultSSEKeepalive)
+	setDefault(&c.SSEKeepalive, DefaultSSEKeepalive)
 	if c.SendQueue <= 0 {
-		c.SendQueue = defaultSendQueue
+		c.SendQueue = events.DefaultQueue
 	}
 	if c.MaxProjectsPerConn <= 0 {
-		c.MaxProjectsPerConn = defaultMaxProjectsPerConn
+		c.MaxProjectsPerConn = DefaultMaxProjectsPerConn
 	}
 	s.rt = &realtime{
 		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log,

@@ -23,12 +23,22 @@ import (
 	"filelock/store"
 )
 
+// Defaults of the Config fields that are also keys of the server's
+// configuration (SPEC §7); a zero field means its default. The embedded
+// configs/filelock.yaml states the same values (a test holds them equal).
+const (
+	DefaultHeartbeatInterval  = 30 * time.Second // lock.heartbeat_interval
+	DefaultMaxBodyBytes       = 16 << 10         // limits.max_body_bytes
+	DefaultSSEKeepalive       = 15 * time.Second // sse.keepalive
+	DefaultMaxProjectsPerConn = 32               // limits.max_projects_per_connection
+)
+
 // Config is what the handlers need from the server's configuration.
 type Config struct {
 	Store             store.Store
 	Options           store.Options // the lock rules' tunables (TTLs, grace, history)
 	HeartbeatInterval time.Duration // lock.heartbeat_interval, told to clients
-	StoreTimeout      time.Duration // bound on every store call (2s) → store_unavailable
+	StoreTimeout      time.Duration // bound on every store call (store.CallTimeout) → store_unavailable
 	MaxBodyBytes      int64         // limits.max_body_bytes
 	SSEKeepalive      time.Duration // sse.keepalive
 	SendQueue         int           // limits.send_queue
@@ -73,13 +83,13 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 1500 * time.Millisecond // the 503 comes before 2 s
+		cfg.StoreTimeout = store.CallTimeout
 	}
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 16 << 10
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = 30 * time.Second
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
 	}
 	cfg.Options = cfg.Options.WithDefaults() // zero fields: store.DefaultOptions
 	if cfg.Auth == nil {

@@ -38,6 +38,12 @@ type Options struct {
 	OnRelease func(reason string, n int)
 }
 
+// CallTimeout is the default bound on one store call made for a client or
+// for the server's background work (SPEC §8: a request never hangs past
+// 2 s on a store that does not answer). It is under 2 s so that the 503
+// reaches the client before then.
+const CallTimeout = 1500 * time.Millisecond
+
 // DefaultOptions returns the defaults of SPEC §7.
 func DefaultOptions() Options {
 	return Options{DefaultTTL: 90 * time.Second, MinTTL: 5 * time.Second, MaxTTL: time.Hour, History: 1000, DisconnectGrace: 10 * time.Second}
@@ -74,6 +80,17 @@ func (o Options) ClampTTL(ttl time.Duration) time.Duration {
 		ttl = o.DefaultTTL
 	}
 	return min(max(ttl, o.MinTTL), o.MaxTTL)
+}
+
+// TTLSeconds returns the lifetime of a lock requested with ttl_seconds v
+// (SPEC §2: any number is clamped to [MinTTL, MaxTTL]): zero and negative
+// values give MinTTL, values past MaxTTL (+Inf included) MaxTTL. NaN is not
+// a number of seconds: the caller refuses it.
+func (o Options) TTLSeconds(v float64) time.Duration {
+	if v >= o.MaxTTL.Seconds() {
+		return o.MaxTTL
+	}
+	return max(time.Duration(v*float64(time.Second)), o.MinTTL) // v <= 0 and v < 1 ns included
 }
 
 // AcquireRequest asks for File of ProjectID on behalf of User.

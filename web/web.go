@@ -16,12 +16,3 @@ var files embed.FS
 // Files is the embedded tree: index.html and filelock.js at the root, the
 // page's assets (app.js, app.css, samples/, vendor/) under static/.
 func Files() fs.FS { return files }
-
-// Static is the static/ subtree, the files served under /static/.
-func Static() fs.FS {
-	sub, err := fs.Sub(files, "static")
-	if err != nil { // cannot happen: static is embedded
-		panic(err)
-	}
-	return sub
-}

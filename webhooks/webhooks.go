@@ -71,7 +71,7 @@ type Options struct {
 	// IdleAfter is how long a caught-up project keeps its lease (and its
 	// goroutines) waiting for more events. Default 30 s.
 	IdleAfter time.Duration
-	// StoreTimeout bounds each store call. Default 2 s.
+	// StoreTimeout bounds each store call. Default store.CallTimeout.
 	StoreTimeout time.Duration
 	// Owner names this instance in the leases; default host-pid-random.
 	Owner string
@@ -130,7 +130,7 @@ func New(st store.Store, opts Options) (*Deliverer, error) {
 		opts.IdleAfter = 30 * time.Second
 	}
 	if opts.StoreTimeout <= 0 {
-		opts.StoreTimeout = 2 * time.Second
+		opts.StoreTimeout = store.CallTimeout
 	}
 	if opts.Owner == "" {
 		host, _ := os.Hostname()

@@ -26,10 +26,9 @@ import (
 	"filelock/webhooks"
 )
 
-// storeTimeout bounds every store call of a request (SPEC §8: never a hang
-// past 2 s); it is a little under 2 s so that the 503 reaches the client
-// before then.
-const storeTimeout = 1500 * time.Millisecond
+// storeTimeout bounds every store call of a request and of the background
+// work, and each Redis read and write.
+const storeTimeout = store.CallTimeout
 
 // run serves until ctx ends, then stops gracefully within
 // http.shutdown_timeout. It logs to stdout in log.format; its first log

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -168,23 +167,6 @@ func (i *Instance) Kill() {
 	i.cmd = nil
 }
 
-// Stop ends the instance gracefully (SIGTERM), killing it after 15s.
-func (i *Instance) Stop() {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.cmd == nil {
-		return
-	}
-	_ = i.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-i.done:
-	case <-time.After(15 * time.Second):
-		_ = i.cmd.Process.Kill()
-		<-i.done
-	}
-	i.cmd = nil
-}
-
 type lockedWriter struct {
 	mu sync.Mutex
 	w  *bytes.Buffer
@@ -204,6 +186,3 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	}
 	return l.w.Write(p)
 }
-
-// itoa is strconv.Itoa, for building names.
-func itoa(n int) string { return strconv.Itoa(n) }
