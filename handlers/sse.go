@@ -236,20 +236,14 @@ func (t *sseStream) Gone() bool {
 	return tk != nil && tk.gone()
 }
 
-// Write writes the frames' events in one chunk.
+// Write writes the frames' events in one chunk, with one system call.
 func (t *sseStream) Write(frames []*session.Frame) error {
-	if len(frames) == 0 {
-		return nil
-	}
-	bufs := make(net.Buffers, 0, len(frames)+2)
-	n := 0
+	n, k := 0, 0 // bytes and events (a frame that failed to encode is skipped)
 	for _, f := range frames {
-		b, err := f.Bytes(sseFormat)
-		if err != nil {
-			continue
+		if b, err := f.Bytes(sseFormat); err == nil {
+			n += len(b)
+			k++
 		}
-		bufs = append(bufs, b)
-		n += len(b)
 	}
 	if n == 0 {
 		return nil // (a chunk of none would end the body)
@@ -260,28 +254,51 @@ func (t *sseStream) Write(frames []*session.Frame) error {
 		return net.ErrClosed
 	}
 	if t.conn == nil {
-		for _, b := range bufs {
-			if _, err := t.w.Write(b); err != nil {
-				return err
+		for _, f := range frames {
+			if b, err := f.Bytes(sseFormat); err == nil {
+				if _, err := t.w.Write(b); err != nil {
+					return err
+				}
 			}
 		}
 		if err := t.flush(); err != nil {
 			return err
 		}
-		t.delivered(metrics.SSE, len(bufs))
+		t.delivered(metrics.SSE, k)
 		return nil
 	}
 	var hdr [18]byte
 	h := append(strconv.AppendInt(hdr[:0], int64(n), 16), '\r', '\n')
-	out := make(net.Buffers, 0, len(bufs)+2)
-	out = append(out, h)
-	out = append(out, bufs...)
-	out = append(out, crlf)
 	t.dl.extend(t.conn, t.timeout)
-	if err := writeBuffers(t.conn, out, len(h)+n+len(crlf)); err != nil {
+	var err error
+	if total := len(h) + n + len(crlf); total <= smallWrite {
+		// The usual case: copied into one pooled buffer, nothing allocated.
+		p := writeBufs.Get().(*[]byte)
+		b := append((*p)[:0], h...)
+		for _, f := range frames {
+			if x, e := f.Bytes(sseFormat); e == nil {
+				b = append(b, x...)
+			}
+		}
+		b = append(b, crlf...)
+		_, err = t.conn.Write(b)
+		*p = b[:0]
+		writeBufs.Put(p)
+	} else {
+		out := make(net.Buffers, 0, k+2)
+		out = append(out, h)
+		for _, f := range frames {
+			if x, e := f.Bytes(sseFormat); e == nil {
+				out = append(out, x)
+			}
+		}
+		out = append(out, crlf)
+		_, err = out.WriteTo(t.conn)
+	}
+	if err != nil {
 		return err
 	}
-	t.delivered(metrics.SSE, len(bufs))
+	t.delivered(metrics.SSE, k)
 	return nil
 }
 

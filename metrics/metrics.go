@@ -86,6 +86,7 @@ type Metrics struct {
 	// requestKey (requestChildren), by op of StoreOps (read-only after New).
 	requestChildren sync.Map // requestKey → requestChild
 	storeOps        map[string]prometheus.Observer
+	deliveredTo     map[string]prometheus.Counter // by transport of Transports
 }
 
 type requestKey struct {
@@ -148,9 +149,10 @@ func New(b Build) *Metrics {
 	for _, v := range ConflictCodes {
 		m.conflicts.WithLabelValues(v)
 	}
+	m.deliveredTo = make(map[string]prometheus.Counter, len(Transports))
 	for _, v := range Transports {
 		m.connections.WithLabelValues(v)
-		m.delivered.WithLabelValues(v)
+		m.deliveredTo[v] = m.delivered.WithLabelValues(v)
 	}
 	for _, v := range DropReasons {
 		m.dropped.WithLabelValues(v)
@@ -239,9 +241,14 @@ func (m *Metrics) ConnOpened(transport string) (closed func()) {
 
 // EventsDelivered counts n events written to a client of transport.
 func (m *Metrics) EventsDelivered(transport string, n int) {
-	if m != nil && n > 0 {
-		m.delivered.WithLabelValues(transport).Add(float64(n))
+	if m == nil || n <= 0 {
+		return
 	}
+	c, ok := m.deliveredTo[transport]
+	if !ok {
+		c = m.delivered.WithLabelValues(transport)
+	}
+	c.Add(float64(n))
 }
 
 // SubscriberDropped counts a subscriber dropped for reason (DropReasons).
