@@ -12,7 +12,11 @@ import (
 // the error shape of every other answer.
 func TestUnknownEndpoint(t *testing.T) {
 	s := startServer(t, handlers.Config{Store: memoryStore(t)})
-	for _, c := range []struct{ method, path string }{{http.MethodGet, "/nope"}, {http.MethodGet, "/lock"}, {http.MethodDelete, "/status/p"}} {
+	for _, c := range []struct{ method, path string }{
+		{http.MethodGet, "/nope"}, {http.MethodGet, "/lock"}, {http.MethodDelete, "/status/p"},
+		// a slash too many or too few is no redirect either
+		{http.MethodPost, "/lock/"}, {http.MethodGet, "/status/p/"}, {http.MethodGet, "/healthz/"}, {http.MethodGet, "/events/p/"},
+	} {
 		r := s.do(c.method, c.path, "")
 		var body handlers.ErrorBody
 		if r.status != http.StatusNotFound || json.Unmarshal(r.body, &body) != nil || body.Error.Code != "not_found" {

@@ -113,7 +113,7 @@ func TestWSMessages(t *testing.T) {
 	if r["ok"] != true || r["acquired"] != true || r["lock"] == nil || r["heartbeat_interval_seconds"] == nil {
 		t.Fatalf("lock: %v", r)
 	}
-	if r = ws.call("heartbeat", map[string]any{}); r["ok"] != true || len(r["locks"].([]any)) != 1 {
+	if r = ws.call("heartbeat", map[string]any{}); r["ok"] != true || len(r["locks"].([]any)) != 1 || r["heartbeat_interval_seconds"] != 10.0 {
 		t.Fatalf("heartbeat all: %v", r)
 	}
 	if r = ws.call("heartbeat", map[string]any{"project_id": project}); r["ok"] != true || r["lock"] == nil {

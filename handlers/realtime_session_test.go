@@ -150,3 +150,30 @@ func TestStreamStoreErrorIsUnavailable(t *testing.T) {
 		t.Errorf("ws join: %v", r)
 	}
 }
+
+// TestSocketIOUnknownEvent: an event of no known name is answered as over
+// WebSocket: through its acknowledgement when it asked for one, else with
+// an error event; the socket stays usable.
+func TestSocketIOUnknownEvent(t *testing.T) {
+	o := rtOptions()
+	st := running(t, memory.New(o))
+	ts := httptest.NewServer(handlers.New(rtConfig(st, o)))
+	t.Cleanup(ts.Close)
+	sio := dialSIO(t, ts.URL)
+	r := sio.call("nonsense", map[string]any{"x": 1})
+	if e, _ := r["error"].(map[string]any); r["ok"] != false || e["code"] != "invalid_request" || e["field"] != "event" {
+		t.Fatalf("unknown event with ack: %v", r)
+	}
+	sio.emit("nonsense", nil)
+	select {
+	case e := <-sio.errs:
+		if e["code"] != "invalid_request" {
+			t.Fatalf("unknown event without ack: %v", e)
+		}
+	case <-time.After(rtWait):
+		t.Fatal("no error event for an unknown event without ack")
+	}
+	if r := sio.call("join_project", map[string]any{"project_id": newProject(), "user_id": "u1"}); r["ok"] != true {
+		t.Fatalf("join after unknown events: %v", r)
+	}
+}

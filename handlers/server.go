@@ -103,6 +103,9 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
 		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers()}
+	// A path with a slash too many or too few is an unknown route (SPEC §2:
+	// 404 not_found), not a redirect to the known one.
+	s.engine.RedirectTrailingSlash = false
 	s.engine.Use(s.requestLog(), s.recovery, s.metrics.middleware(), limits.CORS(cfg.CORS), s.readDeadline)
 	s.routesHealth(s.engine)
 	s.routesREST(s.engine)

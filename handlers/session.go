@@ -75,6 +75,8 @@ func (b backend) Heartbeat(ctx context.Context, projectID, user string, counted 
 	return r, r.Lock, err
 }
 
+func (b backend) HeartbeatInterval(l filelock.Lock) float64 { return b.s.heartbeatInterval(l) }
+
 // Command runs lock, claim and unlock as REST does, as the connection's
 // user (a message naming another is user_mismatch).
 func (b backend) Command(ctx context.Context, name, user string, data []byte) (any, error) {

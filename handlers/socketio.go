@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -144,6 +145,17 @@ func (t *sioSocket) setup(ss *session.Session, ended func()) {
 	for _, name := range messages {
 		_ = t.sock.On(name, func(args ...any) { t.message(ss, name, args) })
 	}
+	// Any other event gets the same answer as over WebSocket (an error
+	// naming the field event), through its acknowledgement when it asked
+	// for one, so a client's callback never waits in vain.
+	t.sock.OnAny(func(args ...any) {
+		if len(args) == 0 {
+			return
+		}
+		if name, ok := args[0].(string); ok && !slices.Contains(messages, name) {
+			t.message(ss, name, args[1:])
+		}
+	})
 	var once sync.Once
 	end := func(...any) {
 		once.Do(func() {

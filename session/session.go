@@ -38,6 +38,9 @@ type Backend interface {
 	// Heartbeat extends user's lock in the project; counted says whether it
 	// takes one request of the user's rate.
 	Heartbeat(ctx context.Context, projectID, user string, counted bool) (reply any, lock filelock.Lock, err error)
+	// HeartbeatInterval is how often the holder of l should heartbeat, in
+	// seconds (SPEC §3 heartbeat_interval_seconds; l zero: no lock).
+	HeartbeatInterval(l filelock.Lock) float64
 	// Command runs the message name (lock, claim, unlock, ...) for user (the
 	// connection's, "" before its first join) and returns the REST 200 body.
 	Command(ctx context.Context, name, user string, data []byte) (any, error)
@@ -431,7 +434,8 @@ func (ss *Session) leaveMessage(data []byte) (json.RawMessage, error) {
 
 // heartbeatMessage extends the user's lock in the project named, or in
 // every joined project; without a project it answers the locks it
-// extended.
+// extended and the shortest of their heartbeat intervals (the default one
+// when none).
 func (ss *Session) heartbeatMessage(ctx context.Context, data []byte) (json.RawMessage, error) {
 	var p struct {
 		ProjectID string `json:"project_id"`
@@ -452,18 +456,21 @@ func (ss *Session) heartbeatMessage(ctx context.Context, data []byte) (json.RawM
 		return OK(r), nil
 	}
 	locks := []filelock.Lock{}
+	interval := ss.be.HeartbeatInterval(filelock.Lock{})
 	for i, id := range ss.projects() { // one message, one request of the user's rate
 		_, l, err := ss.be.Heartbeat(ctx, id, user, i == 0)
 		switch {
 		case err == nil:
 			locks = append(locks, l)
+			interval = min(interval, ss.be.HeartbeatInterval(l))
 		case filelock.ErrorCode(err) != filelock.ENotLocked:
 			return nil, err
 		}
 	}
 	return OK(struct {
-		Locks []filelock.Lock `json:"locks"`
-	}{locks}), nil
+		Locks    []filelock.Lock `json:"locks"`
+		Interval float64         `json:"heartbeat_interval_seconds"`
+	}{locks, interval}), nil
 }
 
 // projects are the joined projects, sorted.

@@ -69,6 +69,8 @@ func (nopBackend) Disconnect(string, string)                             {}
 func (nopBackend) Subscribe(context.Context, string, string) (*events.Subscription, error) {
 	return nil, events.ErrClosed
 }
+func (nopBackend) HeartbeatInterval(filelock.Lock) float64 { return 30 }
+
 func (nopBackend) Heartbeat(context.Context, string, string, bool) (any, filelock.Lock, error) {
 	return nil, filelock.Lock{}, filelock.Errorf(filelock.ENotLocked, "no lock")
 }
