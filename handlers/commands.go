@@ -348,9 +348,18 @@ func (s *Server) ttlOf(secs *float64) (time.Duration, error) {
 
 // storeCall runs f (on a worker of s.calls) with a context bounded by
 // Config.StoreTimeout and answers store_unavailable when f has not
-// returned by then, even if f ignores its context. Its errors are mapped by clientError; a panic in f
-// is internal (500).
+// returned by then, even if f ignores its context. On a store.Immediate
+// store, which cannot take that long, f runs on the caller's goroutine
+// with no bound of its own. Its errors are mapped by clientError; a panic
+// in f is internal (500).
 func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T, error)) (T, error) {
+	if s.immediate {
+		v, err := immediateCall(s, ctx, f)
+		if err == nil {
+			return v, nil
+		}
+		return v, s.storeError(ctx, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	type result struct {
@@ -378,11 +387,29 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 	if r.err == nil {
 		return r.v, nil
 	}
-	fe := s.clientError(r.err)
+	return r.v, s.storeError(ctx, r.err)
+}
+
+// immediateCall runs f on this goroutine; a panic in f is internal.
+func immediateCall[T any](s *Server, ctx context.Context, f func(context.Context) (T, error)) (v T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("store panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			var zero T
+			v, err = zero, filelock.Errorf(filelock.EInternal, "internal error")
+		}
+	}()
+	return f(ctx)
+}
+
+// storeError maps a store call's error for the client (clientError) and
+// counts it.
+func (s *Server) storeError(ctx context.Context, err error) *filelock.Error {
+	fe := s.clientError(err)
 	if fe.Code == filelock.EUnavailable {
 		s.metrics.StoreError()
 		s.log.WarnContext(ctx, "store unavailable", "err", fe)
 	}
 	s.metrics.Conflict(fe.Code)
-	return r.v, fe
+	return fe
 }

@@ -14,6 +14,7 @@ import (
 	"filelock/auth"
 	"filelock/handlers"
 	"filelock/logging"
+	"filelock/store"
 )
 
 // requests is one call of every store-backed endpoint.
@@ -71,11 +72,28 @@ func TestStoreHangsDefaultTimeout(t *testing.T) {
 }
 
 func TestStorePanics(t *testing.T) {
-	s := startServer(t, handlers.Config{Store: &stubStore{panicky: true}})
-	for _, r := range requests {
-		s.do(r.method, r.path, r.body).fail(t, http.StatusInternalServerError, filelock.EInternal)
+	for name, st := range map[string]store.Store{"bounded": &stubStore{panicky: true}, "immediate": immediateStub{&stubStore{panicky: true}}} {
+		t.Run(name, func(t *testing.T) {
+			s := startServer(t, handlers.Config{Store: st})
+			for _, r := range requests {
+				s.do(r.method, r.path, r.body).fail(t, http.StatusInternalServerError, filelock.EInternal)
+			}
+			s.do(http.MethodGet, "/healthz", "").ok(t, nil)
+		})
 	}
-	s.do(http.MethodGet, "/healthz", "").ok(t, nil)
+}
+
+// immediateStub is a stubStore that says it is a store.Immediate one: its
+// calls run on the request's goroutine.
+type immediateStub struct{ *stubStore }
+
+func (immediateStub) Immediate() bool { return true }
+
+// TestImmediateStoreErrors: a store.Immediate store's errors are answered
+// as any store's.
+func TestImmediateStoreErrors(t *testing.T) {
+	s := startServer(t, handlers.Config{Store: immediateStub{&stubStore{err: errors.New("boom")}}})
+	s.do(http.MethodPost, "/lock", requests[0].body).fail(t, http.StatusServiceUnavailable, filelock.EUnavailable)
 }
 
 // TestErrorTable: every code of SPEC §3 a store (or anything below the

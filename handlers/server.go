@@ -75,6 +75,9 @@ type Server struct {
 	metrics  serverMetrics
 	rt       *realtime // hub, presence, sockets (realtime.go)
 	calls    *workers  // the goroutines store calls run on (storeCall)
+	// immediate: the store is a store.Immediate one; storeCall runs its
+	// calls inline.
+	immediate bool
 }
 
 // New builds the handler with every route mounted.
@@ -99,10 +102,13 @@ func New(cfg Config) *Server {
 		cfg.Metrics = metrics.New(metrics.Build{Version: "devel", Commit: "unknown", GoVersion: runtime.Version()})
 	}
 	cfg.Store = metrics.Store(cfg.Store, cfg.Metrics)
+	im, ok := cfg.Store.(store.Immediate)
+	immediate := ok && im.Immediate()
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
-		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers()}
+		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers(),
+		immediate: immediate}
 	// A path with a slash too many or too few is an unknown route (SPEC §2:
 	// 404 not_found), not a redirect to the known one.
 	s.engine.RedirectTrailingSlash = false

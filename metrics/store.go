@@ -23,6 +23,12 @@ type timedStore struct {
 	m *Metrics
 }
 
+// Immediate passes on the wrapped store's answer (store.Immediate).
+func (t timedStore) Immediate() bool {
+	i, ok := t.Store.(store.Immediate)
+	return ok && i.Immediate()
+}
+
 func (t timedStore) since(op string, start time.Time) { t.m.StoreCall(op, time.Since(start)) }
 
 func (t timedStore) Acquire(ctx context.Context, req store.AcquireRequest) (store.AcquireResult, error) {

@@ -44,6 +44,13 @@ type Options struct {
 // reaches the client before then.
 const CallTimeout = 1500 * time.Millisecond
 
+// Immediate is implemented by a Store whose calls wait on nothing but its
+// own short critical sections (no I/O, no other process), so a call always
+// returns in far less than CallTimeout: a caller may run it on its own
+// goroutine, with no bound of its own. Immediate reports whether that holds
+// (a wrapper may pass on its inner store's answer).
+type Immediate interface{ Immediate() bool }
+
 // DefaultOptions returns the defaults of SPEC §7.
 func DefaultOptions() Options {
 	return Options{DefaultTTL: 90 * time.Second, MinTTL: 5 * time.Second, MaxTTL: time.Hour, History: 1000, DisconnectGrace: 10 * time.Second}

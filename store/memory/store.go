@@ -14,12 +14,19 @@ import (
 	"filelock/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Immediate = (*Store)(nil)
+)
 
 var (
 	errClosed     = errors.New("memory store closed")
 	errFeedClosed = errors.New("feed closed")
 )
+
+// Immediate reports true: a call takes the store's mutex for a bounded,
+// in-memory step and never blocks on anything else.
+func (s *Store) Immediate() bool { return true }
 
 // Store is the in-process store. Create it with New.
 type Store struct {
