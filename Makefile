@@ -75,7 +75,7 @@ bench-backends:
 bench-smoke:
 	$(GO) build -o $(BIN) ./cmd/filelockd
 	$(GO) build -o $(BENCH) ./cmd/filelock-bench
-	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,idle,lock-http,null-http,lock-ws,lua
+	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,mixed,idle,lock-http,null-http,lock-ws,lua
 
 ## gobench: the Go benchmarks of every package, no tests
 gobench:
