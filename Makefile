@@ -56,7 +56,7 @@ e2e:
 
 ## bench: short load run (< 2 min) of a fresh server on the memory store per scenario, tables printed (BENCHMARKS.md)
 BENCH     ?= bin/filelock-bench
-BENCHARGS ?= -n 1000,5000 -idle-n 10000 -ramp 2000 -settle 2s -d 5s -expiry-n 2000 -expiry-p 1,100
+BENCHARGS ?= -n 1000,5000 -idle-n 10000 -ramp 2000 -settle 1s -d 3s -expiry-n 2000 -expiry-p 1,100
 bench:
 	$(GO) build -o $(BIN) ./cmd/filelockd
 	$(GO) build -o $(BENCH) ./cmd/filelock-bench
@@ -75,7 +75,7 @@ bench-backends:
 bench-smoke:
 	$(GO) build -o $(BIN) ./cmd/filelockd
 	$(GO) build -o $(BENCH) ./cmd/filelock-bench
-	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,idle,lock-http,null-http,lock-ws,lua
+	./$(BENCH) -spawn ./$(BIN) -strict -n 50 -events 5 -interval 50ms -idle-n 100 -ramp 0 -settle 200ms -c 8 -d 1s -scenarios sse,ws,mixed,idle,lock-http,null-http,lock-ws,lua
 
 ## gobench: the Go benchmarks of every package, no tests
 gobench:

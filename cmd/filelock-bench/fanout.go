@@ -16,11 +16,11 @@ import (
 )
 
 // fanoutConfig is one fan-out measurement: n subscribers of one project
-// over a transport, then events publishes every interval.
+// over a transport (or both), then events publishes every interval.
 type fanoutConfig struct {
 	base     string
 	pid      int
-	mode     string // sse or ws
+	mode     string // sse, ws, or mixed: the even subscribers SSE, the odd ones WebSockets
 	n        int
 	events   int
 	interval time.Duration
@@ -38,6 +38,10 @@ type fanoutResult struct {
 	missing, dups          int64
 	serverCPU              float64
 	err                    error
+	// The same per transport: ready subscribers and their sorted
+	// latencies, SSE and WebSocket (one of them empty unless mode mixed).
+	readySSE, readyWS int64
+	latSSE, latWS     []time.Duration
 }
 
 // fanout measures like the reference instrument: subscribers connect (from
@@ -71,7 +75,8 @@ func fanout(c fanoutConfig) fanoutResult {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(c.settle)
-	res.ready = b.ready.Load()
+	res.ready, res.readyWS = b.ready.Load(), b.readyWS.Load()
+	res.readySSE = res.ready - res.readyWS
 	if c.pid > 0 && res.ready > 0 {
 		res.kBPerConn = float64(vmRSS(c.pid)-rssBefore) / float64(res.ready)
 	} else {
@@ -100,9 +105,14 @@ func fanout(c fanoutConfig) fanoutResult {
 	for i := range b.lat {
 		if l := b.lat[i].Load(); l >= 0 {
 			res.lat = append(res.lat, time.Duration(l))
+			if b.ws(i / c.events) { // lat[i] is subscriber i/events
+				res.latWS = append(res.latWS, time.Duration(l))
+			} else {
+				res.latSSE = append(res.latSSE, time.Duration(l))
+			}
 		}
 	}
-	res.lat = sorted(res.lat)
+	res.lat, res.latSSE, res.latWS = sorted(res.lat), sorted(res.latSSE), sorted(res.latWS)
 	res.missing = res.ready*int64(c.events) - int64(len(res.lat))
 	return res
 }
@@ -113,6 +123,7 @@ type fanBench struct {
 	sentAt                       []atomic.Int64 // send time of event e, Unix ns
 	tsIndex                      sync.Map       // send time -> event number
 	ready, failed, dropped       atomic.Int64
+	readyWS                      atomic.Int64 // of ready, the WebSockets
 	delivered, dup, lastDelivery atomic.Int64
 	closersMu                    sync.Mutex
 	closers                      []io.Closer
@@ -136,7 +147,7 @@ func (b *fanBench) closeAll() {
 func (b *fanBench) conn(i int, stop <-chan struct{}) {
 	isReady := false
 	var err error
-	if b.c.mode == "ws" {
+	if b.ws(i) {
 		err = b.wsSubscriber(i, &isReady)
 	} else {
 		err = b.sseSubscriber(i, &isReady)
@@ -156,10 +167,20 @@ func (b *fanBench) conn(i int, stop <-chan struct{}) {
 	}
 }
 
-func (b *fanBench) setReady(isReady *bool) {
+// ws reports whether subscriber i is a WebSocket: every one in mode ws,
+// the odd ones in mode mixed.
+func (b *fanBench) ws(i int) bool {
+	return b.c.mode == "ws" || b.c.mode == "mixed" && i%2 == 1
+}
+
+// setReady counts subscriber i ready, once.
+func (b *fanBench) setReady(i int, isReady *bool) {
 	if !*isReady {
 		*isReady = true
 		b.ready.Add(1)
+		if b.ws(i) {
+			b.readyWS.Add(1)
+		}
 	}
 }
 
@@ -206,7 +227,7 @@ func (b *fanBench) sseSubscriber(i int, isReady *bool) error {
 			if data != "" {
 				if !*isReady {
 					_ = c.SetDeadline(time.Time{})
-					b.setReady(isReady)
+					b.setReady(i, isReady)
 				}
 				if typ == "lock_acquired" {
 					b.deliver(i, data, first)

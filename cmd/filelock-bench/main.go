@@ -5,6 +5,8 @@
 //     WebSockets that join it), then E events (POST /lock) every interval;
 //     delivery latency p50/p90/p99/max, missing and duplicate deliveries,
 //     and the server's VmRSS growth per connection.
+//   - mixed: the same with half the subscribers SSE streams and half
+//     WebSockets, and the p99 of each transport besides.
 //   - idle: VmRSS per idle SSE stream and per idle WebSocket at -idle-n.
 //   - lock-http: lock+unlock cycles over HTTP from -c clients (requests/s),
 //     next to the ceiling of a null Go JSON HTTP server (null-http) that
@@ -66,7 +68,7 @@ func main() {
 	flag.StringVar(&o.spawn, "spawn", "", "filelockd binary to start fresh for each scenario")
 	flag.StringVar(&o.store, "store", "memory", "store of the spawned server: memory or redis")
 	flag.StringVar(&o.redis, "redis", "", "Redis address for -store redis and the lua scenario (default: a private redis-server)")
-	flag.StringVar(&scen, "scenarios", "sse,ws,idle,lock-http,null-http,lock-ws,lua,expiry", "scenarios to run, comma-separated")
+	flag.StringVar(&scen, "scenarios", "sse,ws,mixed,idle,lock-http,null-http,lock-ws,lua,expiry", "scenarios to run, comma-separated")
 	flag.StringVar(&ns, "n", "1000,5000", "fan-out subscriber counts, comma-separated")
 	flag.IntVar(&o.events, "events", 20, "fan-out: events to publish")
 	flag.DurationVar(&o.interval, "interval", 200*time.Millisecond, "fan-out: time between events")
@@ -170,7 +172,7 @@ func (r *runner) server() (*target, error) {
 
 func (r *runner) run(s string) error {
 	switch s {
-	case "sse", "ws":
+	case "sse", "ws", "mixed":
 		return r.fanout(s)
 	case "idle":
 		return r.idle()
@@ -181,12 +183,21 @@ func (r *runner) run(s string) error {
 	case "expiry":
 		return r.expiry()
 	}
-	return fmt.Errorf("unknown scenario (sse, ws, idle, lock-http, null-http, lock-ws, lua, expiry)")
+	return fmt.Errorf("unknown scenario (sse, ws, mixed, idle, lock-http, null-http, lock-ws, lua, expiry)")
 }
 
+// fanout runs the fan-out scenario of mode (sse, ws or mixed) at each -n;
+// mixed adds each transport's ready subscribers and p99 to the table.
 func (r *runner) fanout(mode string) (err error) {
-	t := &table{title: fmt.Sprintf("fan-out over %s: %d events every %v to one project, store %s", strings.ToUpper(mode), r.o.events, r.o.interval, r.o.store),
+	over := strings.ToUpper(mode)
+	if mode == "mixed" {
+		over = "SSE and WebSocket, half each"
+	}
+	t := &table{title: fmt.Sprintf("fan-out over %s: %d events every %v to one project, store %s", over, r.o.events, r.o.interval, r.o.store),
 		head: []string{"subscribers", "ready", "p50 ms", "p90 ms", "p99 ms", "max ms", "missing", "duplicates", "dropped", "kB/conn", "server CPU s"}}
+	if mode == "mixed" {
+		t.head = append(t.head, "SSE/WS ready", "SSE p99 ms", "WS p99 ms")
+	}
 	defer t.print()
 	for i, n := range r.o.ns {
 		srv, serr := r.server()
@@ -203,8 +214,12 @@ func (r *runner) fanout(mode string) (err error) {
 			err = fmt.Errorf("%d subscribers: %d missing, %d duplicates, %d failed, %d dropped",
 				n, res.missing, res.dups, res.failed, res.dropped)
 		}
-		t.add(n, res.ready, msf(pct(res.lat, 50)), msf(pct(res.lat, 90)), msf(pct(res.lat, 99)), msf(pct(res.lat, 100)),
-			res.missing, res.dups, res.dropped, kb(res.kBPerConn), fmt.Sprintf("%.2f", res.serverCPU))
+		row := []any{n, res.ready, msf(pct(res.lat, 50)), msf(pct(res.lat, 90)), msf(pct(res.lat, 99)), msf(pct(res.lat, 100)),
+			res.missing, res.dups, res.dropped, kb(res.kBPerConn), fmt.Sprintf("%.2f", res.serverCPU)}
+		if mode == "mixed" {
+			row = append(row, fmt.Sprintf("%d/%d", res.readySSE, res.readyWS), msf(pct(res.latSSE, 99)), msf(pct(res.latWS, 99)))
+		}
+		t.add(row...)
 	}
 	return err
 }

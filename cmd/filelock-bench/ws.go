@@ -58,7 +58,7 @@ func (b *fanBench) wsSubscriber(i int, isReady *bool) error {
 				return fmt.Errorf("join refused: %s", m.Data)
 			}
 			_ = c.SetReadDeadline(time.Time{})
-			b.setReady(isReady)
+			b.setReady(i, isReady)
 		case m.Event == "lock_acquired":
 			b.deliver(i, string(m.Data), now)
 		}
