@@ -367,7 +367,7 @@ func storeCall[T any](ctx context.Context, s *Server, f func(context.Context) (T
 		err error
 	}
 	done := make(chan result, 1)
-	s.calls.run(func() {
+	s.calls.Run(func() {
 		defer func() { // a panicking store must not take the process down
 			if p := recover(); p != nil {
 				s.log.Error("store panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -16,6 +16,7 @@ import (
 
 	"filelock"
 	"filelock/auth"
+	"filelock/internal/workers"
 	"filelock/limits"
 	"filelock/logging"
 	"filelock/metrics"
@@ -73,8 +74,8 @@ type Server struct {
 	rate     *limits.RateLimiter
 	conns    *limits.ConnLimiter
 	metrics  serverMetrics
-	rt       *realtime // hub, presence, sockets (realtime.go)
-	calls    *workers  // the goroutines store calls run on (storeCall)
+	rt       *realtime     // hub, presence, sockets (realtime.go)
+	calls    *workers.Pool // the goroutines store calls run on (storeCall)
 	// immediate: the store is a store.Immediate one; storeCall runs its
 	// calls inline.
 	immediate bool
@@ -107,7 +108,7 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), metrics: serverMetrics{cfg.Metrics},
 		verifier: cfg.Auth, rate: limits.NewRateLimiter(cfg.UserRPS),
-		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: newWorkers(),
+		conns: limits.NewConnLimiter(cfg.MaxConnections, cfg.MaxConnsPerUser), calls: workers.New(),
 		immediate: immediate}
 	// A path with a slash too many or too few is an unknown route (SPEC §2:
 	// 404 not_found), not a redirect to the known one.
@@ -131,7 +132,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.Se
 // idle goroutines of store calls).
 func (s *Server) Close() error {
 	err := s.closeRealtime()
-	s.calls.close()
+	s.calls.Close()
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"filelock/internal/workers"
 )
 
 // Config tunes a Manager.
@@ -32,6 +34,11 @@ type Manager struct {
 
 	pollOnce sync.Once
 	poll     *poller // nil: none (not Linux, or it failed)
+
+	// work runs the readers the poller wakes and the drains of queued
+	// events on kept goroutines: a new one per message or batch would
+	// grow its stack anew each time.
+	work *workers.Pool
 }
 
 // Watch reports, from one goroutine for every watched connection, when c
@@ -46,7 +53,7 @@ func (m *Manager) Watch(c net.Conn, ready func()) (w *Watch, ok bool) {
 		closed := m.closed
 		m.mu.Unlock()
 		if !closed {
-			m.poll, _ = newPoller()
+			m.poll, _ = newPoller(m.work.Run)
 		}
 	})
 	if m.poll == nil {
@@ -61,7 +68,7 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
-	m := &Manager{cfg: cfg, sessions: map[*Session]struct{}{}, stop: make(chan struct{})}
+	m := &Manager{cfg: cfg, sessions: map[*Session]struct{}{}, stop: make(chan struct{}), work: workers.New()}
 	m.wg.Add(1)
 	go m.run()
 	return m
@@ -163,5 +170,6 @@ func (m *Manager) Shutdown(wait time.Duration) bool {
 	if m.poll != nil {
 		m.poll.close()
 	}
+	m.work.Close()
 	return true
 }

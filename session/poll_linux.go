@@ -15,8 +15,9 @@ import (
 // epoll set of its own beside the runtime's, one-shot and level-triggered,
 // re-armed by the reader once it has read what came.
 type poller struct {
-	epfd int
-	wake [2]int // a pipe: a byte on it ends run
+	spawn func(func()) // runs a ready on a goroutine of its own
+	epfd  int
+	wake  [2]int // a pipe: a byte on it ends run
 
 	mu      sync.Mutex
 	watches map[int32]*Watch
@@ -32,12 +33,12 @@ type Watch struct {
 	stopped bool // guarded by p.mu
 }
 
-func newPoller() (*poller, error) {
+func newPoller(run func(func())) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: epfd, watches: map[int32]*Watch{}, done: make(chan struct{})}
+	p := &poller{spawn: run, epfd: epfd, watches: map[int32]*Watch{}, done: make(chan struct{})}
 	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		syscall.Close(epfd)
 		return nil, err
@@ -146,7 +147,7 @@ func (p *poller) run() {
 		}
 		p.mu.Unlock()
 		for _, w := range ready {
-			go w.ready()
+			p.spawn(w.ready)
 		}
 		clear(ready)
 	}

@@ -14,7 +14,7 @@ type poller struct{}
 // Watch is never handed out here.
 type Watch struct{}
 
-func newPoller() (*poller, error) { return nil, errors.ErrUnsupported }
+func newPoller(func(func())) (*poller, error) { return nil, errors.ErrUnsupported }
 
 func (p *poller) watch(net.Conn, func()) (*Watch, error) { return nil, errors.ErrUnsupported }
 func (p *poller) close()                                 {}

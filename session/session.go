@@ -306,7 +306,7 @@ func (ss *Session) wake(j *join) {
 		switch st := j.state.Load(); st {
 		case drainIdle:
 			if j.state.CompareAndSwap(drainIdle, drainRunning) {
-				go ss.drain(j)
+				ss.m.work.Run(func() { ss.drain(j) })
 				return
 			}
 		case drainRunning:

@@ -1,4 +1,5 @@
-package handlers
+// Package workers runs functions on goroutines kept between calls.
+package workers
 
 import (
 	"sync"
@@ -10,15 +11,16 @@ import (
 // idle for two ticks (1–2 of them) exits.
 const workerIdleTick = time.Second
 
-// workers runs functions on goroutines that are kept between calls, so that
-// a store call (storeCall) does not pay for a new goroutine and the growth
+// Pool runs functions on goroutines that are kept between calls, so that
+// a short task (a store call, a message read off a connection, a batch of
+// events written to one) does not pay for a new goroutine and the growth
 // of its stack each time. A function is handed to an idle worker when
 // there is one, else to a new goroutine: it never waits for another to
 // finish, so a hung call holds up nothing but its own goroutine. A worker
 // idle for 1–2 s exits, so a burst (or a store that hangs for a while)
 // leaves no goroutines behind; after close, each worker exits once its
-// function returns. The zero value is not usable: see newWorkers.
-type workers struct {
+// function returns. The zero value is not usable: see New.
+type Pool struct {
 	jobs chan func() // unbuffered: a send succeeds only when a worker waits
 
 	tick atomic.Pointer[chan struct{}] // closed at each tick, then replaced
@@ -30,15 +32,16 @@ type workers struct {
 	timer *time.Timer // drives the ticks while any worker lives
 }
 
-func newWorkers() *workers {
-	w := &workers{jobs: make(chan func())}
+// New returns a pool with no worker; Close ends it.
+func New() *Pool {
+	w := &Pool{jobs: make(chan func())}
 	ch := make(chan struct{})
 	w.tick.Store(&ch)
 	return w
 }
 
-// run calls f on a worker.
-func (w *workers) run(f func()) {
+// Run calls f on a worker.
+func (w *Pool) Run(f func()) {
 	select {
 	case w.jobs <- f:
 		return
@@ -53,7 +56,7 @@ func (w *workers) run(f func()) {
 	go w.loop(f)
 }
 
-func (w *workers) loop(f func()) {
+func (w *Pool) loop(f func()) {
 	defer w.exited()
 	for f != nil {
 		f()
@@ -63,7 +66,7 @@ func (w *workers) loop(f func()) {
 
 // next waits for the worker's next function: nil when it has been idle
 // for two ticks, or the workers are closed.
-func (w *workers) next() func() {
+func (w *Pool) next() func() {
 	for ticks := 0; ticks < 2; {
 		tick := *w.tick.Load()
 		if w.closed.Load() { // after the load: a close from now on closes tick
@@ -79,7 +82,7 @@ func (w *workers) next() func() {
 	return nil
 }
 
-func (w *workers) exited() {
+func (w *Pool) exited() {
 	w.mu.Lock()
 	w.live--
 	w.mu.Unlock()
@@ -87,7 +90,7 @@ func (w *workers) exited() {
 
 // onTick wakes the idle workers and schedules the next tick while any
 // worker lives.
-func (w *workers) onTick() {
+func (w *Pool) onTick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.broadcast()
@@ -98,13 +101,14 @@ func (w *workers) onTick() {
 	}
 }
 
-func (w *workers) broadcast() {
+func (w *Pool) broadcast() {
 	ch := make(chan struct{})
 	close(*w.tick.Swap(&ch))
 }
 
-// close makes idle workers exit now and busy ones once they are done.
-func (w *workers) close() {
+// Close makes idle workers exit now and busy ones once they are done;
+// functions run after Close still run, each on a worker that then exits.
+func (w *Pool) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed.Store(true)
@@ -115,8 +119,8 @@ func (w *workers) close() {
 	w.broadcast()
 }
 
-// running returns how many workers are alive (tests).
-func (w *workers) running() int {
+// Running returns how many workers are alive.
+func (w *Pool) Running() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.live

@@ -1,4 +1,4 @@
-package handlers
+package workers
 
 import (
 	"sync"
@@ -7,12 +7,12 @@ import (
 )
 
 // waitWorkers waits until w has n workers alive.
-func waitWorkers(t *testing.T, w *workers, n int, within time.Duration) {
+func waitWorkers(t *testing.T, w *Pool, n int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for w.running() != n {
+	for w.Running() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d workers alive after %v, want %d", w.running(), within, n)
+			t.Fatalf("%d workers alive after %v, want %d", w.Running(), within, n)
 		}
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
@@ -21,17 +21,17 @@ func waitWorkers(t *testing.T, w *workers, n int, within time.Duration) {
 // TestWorkersNeverWait: a function never waits for another to finish, and
 // workers are reused.
 func TestWorkersNeverWait(t *testing.T) {
-	w := newWorkers()
-	defer w.close()
+	w := New()
+	defer w.Close()
 	block := make(chan struct{})
 	var started sync.WaitGroup
 	for range 8 { // eight hung calls
 		started.Add(1)
-		w.run(func() { started.Done(); <-block })
+		w.Run(func() { started.Done(); <-block })
 	}
 	started.Wait()
 	done := make(chan struct{})
-	w.run(func() { close(done) })
+	w.Run(func() { close(done) })
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -43,25 +43,25 @@ func TestWorkersNeverWait(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			ran := make(chan struct{})
-			before := w.running()
-			w.run(func() { close(ran) })
+			before := w.Running()
+			w.Run(func() { close(ran) })
 			<-ran
-			if w.running() <= before {
+			if w.Running() <= before {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("every call starts a worker (%d alive)", w.running())
+				t.Fatalf("every call starts a worker (%d alive)", w.Running())
 			}
 		}
 	}
 	waitIdle()
-	n := w.running()
+	n := w.Running()
 	for range 100 {
 		ran := make(chan struct{})
-		w.run(func() { close(ran) })
+		w.Run(func() { close(ran) })
 		<-ran
 	}
-	if got := w.running(); got > n+1 {
+	if got := w.Running(); got > n+1 {
 		t.Fatalf("100 sequential calls: %d workers alive, %d before", got, n)
 	}
 }
@@ -69,13 +69,13 @@ func TestWorkersNeverWait(t *testing.T) {
 // TestWorkersIdleExit: workers idle for two ticks exit; after close, idle
 // ones exit at once and busy ones when done.
 func TestWorkersIdleExit(t *testing.T) {
-	w := newWorkers()
-	defer w.close()
+	w := New()
+	defer w.Close()
 	var wg sync.WaitGroup
 	block := make(chan struct{})
 	for range 20 {
 		wg.Add(1)
-		w.run(func() { defer wg.Done(); <-block })
+		w.Run(func() { defer wg.Done(); <-block })
 	}
 	waitWorkers(t, w, 20, time.Second)
 	close(block)
@@ -97,21 +97,21 @@ func TestWorkersIdleExit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // poll interval
 	}
 	ran := make(chan struct{})
-	w.run(func() { close(ran) })
+	w.Run(func() { close(ran) })
 	<-ran
 	waitWorkers(t, w, 0, 10*workerIdleTick)
 
 	busy := make(chan struct{})
 	hold := make(chan struct{})
-	w.run(func() { close(busy); <-hold })
-	w.run(func() {})
+	w.Run(func() { close(busy); <-hold })
+	w.Run(func() {})
 	<-busy
-	w.close()
+	w.Close()
 	waitWorkers(t, w, 1, 10*time.Second) // the idle one left at once
 	close(hold)
 	waitWorkers(t, w, 0, 10*time.Second)
 	ran = make(chan struct{})
-	w.run(func() { close(ran) }) // still runs after close, on a worker that then exits
+	w.Run(func() { close(ran) }) // still runs after close, on a worker that then exits
 	<-ran
 	waitWorkers(t, w, 0, 10*time.Second)
 }
