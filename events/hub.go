@@ -51,8 +51,10 @@ type Options struct {
 	CatchUps     int           // catch-ups running at once, over all projects (8)
 	// Formats are encoded by the hub as each event arrives, before any
 	// subscriber is woken, so that subscribers only read the shared bytes
-	// (no encoding, no waiting on one another). Other formats are encoded
-	// on first use by Frame.Bytes.
+	// (no encoding, no waiting on one another), whether or not a
+	// subscriber reads them; so are the formats the project's subscribers
+	// named in Subscribe. Other formats are encoded on first use by
+	// Frame.Bytes.
 	Formats []*Format
 	Logger  *slog.Logger
 }
@@ -79,14 +81,55 @@ type Hub struct {
 }
 
 type project struct {
-	id     string
-	subs   map[*Subscription]struct{}
-	known  bool   // last is the base of delivery
-	last   uint64 // Seq of the last event delivered (when known)
-	seen   uint64 // highest Seq noticed while !known (MaxUint64 after a Resync)
-	busy   bool   // a catch-up worker runs for it
-	feedOn bool   // guarded by feedMu
-	feedMu sync.Mutex
+	id      string
+	subs    map[*Subscription]struct{}
+	formats []formatUse // the formats subs named, each with its number of subscribers
+	known   bool        // last is the base of delivery
+	last    uint64      // Seq of the last event delivered (when known)
+	seen    uint64      // highest Seq noticed while !known (MaxUint64 after a Resync)
+	busy    bool        // a catch-up worker runs for it
+	feedOn  bool        // guarded by feedMu
+	feedMu  sync.Mutex
+}
+
+// formatUse is a format and how many of a project's subscribers read it.
+type formatUse struct {
+	f *Format
+	n int
+}
+
+// addSubLocked registers s as a subscriber of p.
+func (p *project) addSubLocked(s *Subscription) {
+	p.subs[s] = struct{}{}
+	for _, f := range s.formats {
+		i := 0
+		for i < len(p.formats) && p.formats[i].f != f {
+			i++
+		}
+		if i == len(p.formats) {
+			p.formats = append(p.formats, formatUse{f: f})
+		}
+		p.formats[i].n++
+	}
+}
+
+// removeSubLocked unregisters s, if it is a subscriber of p; a format no
+// subscriber reads any more is no longer encoded ahead.
+func (p *project) removeSubLocked(s *Subscription) {
+	if _, ok := p.subs[s]; !ok {
+		return
+	}
+	delete(p.subs, s)
+	for _, f := range s.formats {
+		for i := range p.formats {
+			if p.formats[i].f == f {
+				if p.formats[i].n--; p.formats[i].n == 0 {
+					p.formats = append(p.formats[:i], p.formats[i+1:]...)
+				}
+				break
+			}
+		}
+	}
 }
 
 // DefaultQueue is the default of Options.Queue (limits.send_queue).

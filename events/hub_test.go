@@ -592,3 +592,65 @@ func TestResyncWhileFirstSubscriberReads(t *testing.T) {
 }
 
 func isSnapshotFrame(fr *Frame) bool { return fr.Event.Type == filelock.EventSnapshot }
+
+// TestSubscribedFormatsEncodedAhead: the hub encodes an event, before it
+// wakes anyone, in the formats the project's subscribers named and in no
+// other; a format stops being encoded ahead with its last subscriber.
+func TestSubscribedFormatsEncodedAhead(t *testing.T) {
+	st := newFakeStore(10)
+	h := newHub(t, st, 16)
+	var named, other atomic.Int64
+	f := NewFormat("named", func(ev *filelock.Event) ([]byte, error) { named.Add(1); return []byte("n"), nil })
+	g := NewFormat("other", func(ev *filelock.Event) ([]byte, error) { other.Add(1); return []byte("o"), nil })
+	sf1, err := h.Subscribe(context.Background(), "p", "", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf2, err := h.Subscribe(context.Background(), "p", "", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := h.Subscribe(context.Background(), "p", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	r1, r2, rp := reader(sf1), reader(sf2), reader(plain)
+	st.append("p", "ann")
+	fr := rp.take(t)
+	if n := named.Load(); n != 1 {
+		t.Fatalf("named format encoded %d times before any read, want 1", n)
+	}
+	if n := other.Load(); n != 0 {
+		t.Fatalf("a format nobody named was encoded %d times", n)
+	}
+	if b, _ := fr.Bytes(f); string(b) != "n" || named.Load() != 1 {
+		t.Fatalf("bytes %q after %d encodings", b, named.Load())
+	}
+	if b, _ := fr.Bytes(g); string(b) != "o" || other.Load() != 1 {
+		t.Fatalf("other format %q after %d encodings", b, other.Load())
+	}
+	r1.take(t)
+	r2.take(t)
+
+	sf1.Close() // one reader of f is left
+	st.append("p", "bob")
+	rp.take(t)
+	r2.take(t)
+	if n := named.Load(); n != 2 {
+		t.Fatalf("named format encoded %d times after two events, want 2", n)
+	}
+	sf2.Close()
+	sf2.Close() // idempotent: f's count must not go below zero
+	st.append("p", "cy")
+	rp.take(t)
+	if n := named.Load(); n != 2 {
+		t.Fatalf("format without subscribers still encoded ahead (%d)", n)
+	}
+	h.mu.Lock()
+	left := len(h.projects["p"].formats)
+	h.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d format counts left", left)
+	}
+}

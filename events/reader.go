@@ -144,7 +144,8 @@ func (h *Hub) worker(p *project) {
 // delivered (ids need not be consecutive); a duplicate is ignored, a gap
 // schedules a catch-up. A caught-up event (from Store.Events after the last
 // one delivered) is the next one by definition. The event is wrapped in one
-// Frame shared by every subscriber, so each wire format encodes it once.
+// Frame shared by every subscriber, so each wire format encodes it once; the
+// formats its subscribers read are encoded before any of them is woken.
 func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 	if !p.known {
 		p.seen = max(p.seen, ev.Seq)
@@ -163,6 +164,9 @@ func (h *Hub) deliverLocked(p *project, ev filelock.Event, caughtUp bool) {
 	fr := &Frame{Event: ev, after: p.last}
 	for _, f := range h.opts.Formats {
 		_, _ = fr.Bytes(f)
+	}
+	for _, u := range p.formats {
+		_, _ = fr.Bytes(u.f)
 	}
 	p.last = ev.Seq
 	for s := range p.subs {

@@ -36,11 +36,12 @@ type Subscription struct {
 	ProjectID string
 	Initial   []*Frame
 
-	hub    *Hub
-	p      *project
-	wake   chan struct{}          // one token: frames were queued or the subscription ended
-	notify atomic.Pointer[func()] // set: called instead of a token on wake
-	done   chan struct{}          // closed when the subscription ends
+	hub     *Hub
+	p       *project
+	formats []*Format              // the formats it reads frames in (Subscribe)
+	wake    chan struct{}          // one token: frames were queued or the subscription ended
+	notify  atomic.Pointer[func()] // set: called instead of a token on wake
+	done    chan struct{}          // closed when the subscription ends
 
 	qmu   sync.Mutex
 	q     []*Frame // the live queue, oldest first
@@ -153,8 +154,12 @@ func (s *Subscription) Notify(f func()) {
 // resume id ("" for none): when it is still in the store's history, Initial
 // replays the events after it; otherwise Initial is a fresh snapshot. Errors
 // are the store's (store_unavailable) or ErrClosed; ctx bounds the store
-// calls. The caller must Close the subscription.
-func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscription, error) {
+// calls. formats are the wire formats the subscriber reads frames in: while
+// it lives, the hub encodes each live event of the project in them before
+// it wakes any subscriber (once per event, however many read it); a format
+// nobody reads is not encoded ahead (unless it is one of Options.Formats).
+// The caller must Close the subscription.
+func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string, formats ...*Format) (*Subscription, error) {
 	if err := filelock.ValidateProjectID(projectID); err != nil {
 		return nil, err
 	}
@@ -162,7 +167,7 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscription{ProjectID: projectID, hub: h, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Subscription{ProjectID: projectID, hub: h, formats: formats, wake: make(chan struct{}, 1), done: make(chan struct{})}
 
 	// Register first, so that every event the hub delivers from now on is
 	// queued for the subscriber while it reads the store.
@@ -177,7 +182,7 @@ func (h *Hub) Subscribe(ctx context.Context, projectID, afterID string) (*Subscr
 		h.projects[projectID] = p
 	}
 	s.p = p
-	p.subs[s] = struct{}{}
+	p.addSubLocked(s)
 	h.mu.Unlock()
 
 	// The feed must be in effect before the store is read.
@@ -275,7 +280,7 @@ func (s *Subscription) Close() {
 	s.closing.Do(func() {
 		h, p := s.hub, s.p
 		h.mu.Lock()
-		delete(p.subs, s)
+		p.removeSubLocked(s)
 		s.end(nil)
 		h.mu.Unlock()
 		h.release(p)
@@ -332,7 +337,7 @@ func (s *Subscription) end(reason error) {
 
 // dropLocked removes a subscriber for reason; it ends.
 func (h *Hub) dropLocked(p *project, s *Subscription, reason error) {
-	delete(p.subs, s)
+	p.removeSubLocked(s)
 	s.end(reason)
 }
 

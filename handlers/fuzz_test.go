@@ -239,7 +239,7 @@ func FuzzRESTBody(f *testing.F) {
 // runSession runs one message on a fresh session, the join's follow-up
 // included, and closes the session.
 func runSession(t *testing.T, s *Server, st *checked, input []byte, name string, data []byte) {
-	ss, err := s.rt.sessions.Open(nopTransport{}, s.backend(auth.Identity{}), session.Options{})
+	ss, err := s.rt.sessions.Open(nopTransport{}, s.backend(auth.Identity{}, wsFormat), session.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,8 +55,9 @@ func (s *Server) routesRealtime(r *gin.Engine) {
 		c.MaxProjectsPerConn = DefaultMaxProjectsPerConn
 	}
 	s.rt = &realtime{
-		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log,
-			Formats: []*events.Format{sseFormat, wsFormat, sioFormat}}),
+		// Each event is encoded, before its subscribers wake, in the wire
+		// formats of the connections subscribed to its project (backend).
+		hub: events.New(c.Store, events.Options{Queue: c.SendQueue, StoreTimeout: c.StoreTimeout, Logger: s.log}),
 		// Same origin, no Origin (not a browser) or cors.allowed_origins;
 		// getWS refuses others first, with a 403 error body.
 		sessions: session.NewManager(session.Config{MaxProjects: c.MaxProjectsPerConn,

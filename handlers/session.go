@@ -28,13 +28,17 @@ const (
 var messages = []string{session.MsgJoin, session.MsgLeave, session.MsgHeartbeat, msgLock, msgClaim, msgUnlock}
 
 // backend is session.Backend for one connection: the server's commands,
-// presence and hub, as the connection's identity.
+// presence and hub, as the connection's identity; its subscriptions read
+// events in the connection's wire format.
 type backend struct {
-	s   *Server
-	who auth.Identity
+	s      *Server
+	who    auth.Identity
+	format *events.Format
 }
 
-func (s *Server) backend(who auth.Identity) backend { return backend{s: s, who: who} }
+func (s *Server) backend(who auth.Identity, format *events.Format) backend {
+	return backend{s: s, who: who, format: format}
+}
 
 func (b backend) Decode(data []byte, dst any) error { return DecodeParams(data, dst) }
 
@@ -61,7 +65,7 @@ func (b backend) Disconnect(projectID, connID string) { b.s.rt.presence.disconne
 // anything but a *filelock.Error (or the hub's ErrClosed, which the
 // session shows as shutting down) means the store did not answer properly.
 func (b backend) Subscribe(ctx context.Context, projectID, afterID string) (*events.Subscription, error) {
-	sub, err := b.s.rt.hub.Subscribe(ctx, projectID, afterID)
+	sub, err := b.s.rt.hub.Subscribe(ctx, projectID, afterID, b.format)
 	var fe *filelock.Error
 	if err != nil && !errors.As(err, &fe) && !errors.Is(err, events.ErrClosed) {
 		b.s.log.Warn("store error", "err", err)

@@ -100,7 +100,7 @@ func (s *Server) sioAuth(sock *socket.Socket, next func(*socket.ExtendedError)) 
 	t := &sioSocket{s: s, sock: sock, limit: int64(s.cfg.SendQueue)}
 	if err == nil {
 		end := s.sessionEnd(metrics.SocketIO, release)
-		if ss, err = s.rt.sessions.Open(t, s.backend(who), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: end}); err != nil {
+		if ss, err = s.rt.sessions.Open(t, s.backend(who, sioFormat), session.Options{Expires: s.verifier.ValidUntil(who), OnEnd: end}); err != nil {
 			end(session.ClientGone)
 		}
 	}

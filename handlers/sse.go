@@ -74,7 +74,7 @@ func (s *Server) getEvents(c *gin.Context) {
 	}
 	t := &sseStream{timeout: s.cfg.StreamWriteTimeout, delivered: s.metrics.EventsDelivered}
 	end := s.sessionEnd(metrics.SSE, release)
-	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.SSEKeepalive,
+	ss, err := s.rt.sessions.Open(t, s.backend(who, sseFormat), session.Options{Keepalive: s.cfg.SSEKeepalive,
 		Expires: s.verifier.ValidUntil(who), OnEnd: end})
 	if err != nil {
 		end(session.ClientGone)

@@ -57,7 +57,7 @@ func (s *Server) getWS(c *gin.Context) {
 	t := &wsConn{s: s, wmu: make(chan struct{}, 1)}
 	t.active.Store(time.Now().UnixNano())
 	end := s.sessionEnd(metrics.WS, release)
-	ss, err := s.rt.sessions.Open(t, s.backend(who), session.Options{Keepalive: s.cfg.WSPingInterval,
+	ss, err := s.rt.sessions.Open(t, s.backend(who, wsFormat), session.Options{Keepalive: s.cfg.WSPingInterval,
 		KeepaliveWhenBusy: true, Expires: s.verifier.ValidUntil(who), OnEnd: end})
 	if err != nil {
 		end(session.ClientGone)
