@@ -214,7 +214,11 @@ func (t *sioSocket) Name() string { return "socketio" }
 
 // sioFormat is an event's data object, encoded once per event and shared
 // by every socket.
-var sioFormat = events.NewFormat("socketio", func(ev *filelock.Event) ([]byte, error) { return json.Marshal(*ev) })
+var sioFormat = events.NewFormat("socketio", encodeSIO)
+
+func encodeSIO(ev *filelock.Event) ([]byte, error) {
+	return appendEventData(make([]byte, 0, 192), ev), nil
+}
 
 var errSIOBehind = errors.New("socket.io: too many packets not yet sent")
 

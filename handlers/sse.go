@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -385,16 +384,12 @@ func (t *sseStream) Close(r session.Reason) {
 var sseFormat = events.NewFormat("sse", encodeSSE)
 
 func encodeSSE(ev *filelock.Event) ([]byte, error) {
-	data, err := json.Marshal(*ev)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, len(data)+len(ev.Type)+40)
+	b := make([]byte, 0, 256)
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, "\nevent: "...)
 	b = append(b, ev.Type...)
 	b = append(b, "\ndata: "...)
-	b = append(b, data...)
+	b = appendEventData(b, ev)
 	return append(b, "\n\n"...), nil
 }

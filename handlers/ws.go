@@ -499,15 +499,13 @@ func (t *wsConn) Close(r session.Reason) {
 
 // wsFormat is an event as a WebSocket text message {"event","data"},
 // encoded once per event and shared by every connection.
-var wsFormat = events.NewFormat("ws", func(ev *filelock.Event) ([]byte, error) {
-	data, err := json.Marshal(*ev)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, len(data)+len(ev.Type)+20)
+var wsFormat = events.NewFormat("ws", encodeWS)
+
+func encodeWS(ev *filelock.Event) ([]byte, error) {
+	b := make([]byte, 0, 256)
 	b = append(b, `{"event":"`...)
 	b = append(b, ev.Type...)
 	b = append(b, `","data":`...)
-	b = append(b, data...)
+	b = appendEventData(b, ev)
 	return append(b, '}'), nil
-})
+}
