@@ -158,15 +158,21 @@ func (f *wsFrames) payload(b []byte) {
 		f.pos += len(b)
 		return
 	}
-	for _, c := range b {
-		c ^= f.key[f.pos&3]
-		f.pos++
-		if ctl {
-			f.ctl = append(f.ctl, c)
-		} else {
-			f.msg = append(f.msg, c)
-		}
+	dst := &f.msg
+	if ctl {
+		dst = &f.ctl
+	} else if *dst == nil {
+		// The message's first frame: room for it whole (it is at most
+		// bodyLimit, or discarded).
+		*dst = make([]byte, 0, max(f.remain, 64))
 	}
+	n := len(*dst)
+	*dst = append(*dst, b...)
+	p := (*dst)[n:]
+	for i := range p {
+		p[i] ^= f.key[(f.pos+i)&3]
+	}
+	f.pos += len(p)
 }
 
 func (f *wsFrames) frameEnd(out []wsEvent) []wsEvent {
