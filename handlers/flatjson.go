@@ -28,6 +28,7 @@ const (
 	flatTrue
 	flatFalse
 	flatNull
+	flatObject // a flat object (flatObjectEnd), where one is taken
 )
 
 // flatValue is a scalar JSON value: the text of a string (between its
@@ -295,4 +296,40 @@ func numberEnd(data []byte, i int) (int, bool) {
 		return i, false // "01", "1.2.3"
 	}
 	return i, true
+}
+
+// flatObjectEnd returns the index after the flat JSON object at data[i]:
+// members of plain names and flatScalar values only. false when there is
+// none there (or it holds anything else: a nested value, an escape).
+func flatObjectEnd(data []byte, i int) (int, bool) {
+	if i >= len(data) || data[i] != '{' {
+		return i, false
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		_, next, ok := plainString(data, i)
+		if !ok {
+			return next, false
+		}
+		i = skipSpace(data, next)
+		if i >= len(data) || data[i] != ':' {
+			return i, false
+		}
+		if _, i, ok = flatScalar(data, skipSpace(data, i+1)); !ok {
+			return i, false
+		}
+		i = skipSpace(data, i)
+		switch {
+		case i >= len(data):
+			return i, false
+		case data[i] == '}':
+			return i + 1, true
+		case data[i] != ',':
+			return i, false
+		}
+		i = skipSpace(data, i+1)
+	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -370,29 +369,6 @@ func (t *wsConn) message(ss *session.Session, data []byte) {
 	if then != nil {
 		then()
 	}
-}
-
-// parseWSMessage splits a client frame {"event","data","ref"?} into its
-// ref (nil when absent or null), the event name and the data ("{}" when
-// absent or null). Errors are invalid_request; ref is set when the frame
-// had one, for the error to be its reply.
-func parseWSMessage(data []byte) (ref json.RawMessage, name string, body []byte, err error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
-		return nil, "", nil, filelock.Errorf(filelock.EInvalid, "a message must be a JSON object {\"event\",\"data\",\"ref\"?}")
-	}
-	ref = raw["ref"]
-	if bytes.Equal(ref, []byte("null")) {
-		ref = nil
-	}
-	if err := json.Unmarshal(raw["event"], &name); err != nil || name == "" {
-		return ref, "", nil, filelock.FieldError("event", "event must be a string naming the message")
-	}
-	body = raw["data"]
-	if len(body) == 0 || bytes.Equal(body, []byte("null")) {
-		body = []byte("{}")
-	}
-	return ref, name, body, nil
 }
 
 type wsFrame struct {
