@@ -19,8 +19,9 @@ import (
 // writes for them (reply_test.go holds the two side by side), without its
 // reflection and the re-scanning of filelock.Lock's MarshalJSON output.
 
-// jsonAppender is a reply that appends its own JSON encoding.
-type jsonAppender interface{ appendJSON(b []byte) []byte }
+// jsonAppender is a reply that appends its own JSON encoding (as
+// session.OK takes it too).
+type jsonAppender interface{ AppendJSON(b []byte) []byte }
 
 // replyBufs holds the buffers replies are encoded into.
 var replyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -33,7 +34,7 @@ func writeReply(c *gin.Context, v any) {
 		return
 	}
 	bp := replyBufs.Get().(*[]byte)
-	b := a.appendJSON((*bp)[:0])
+	b := a.AppendJSON((*bp)[:0])
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
 	if cap(b) <= 16<<10 {
 		*bp = b
@@ -41,7 +42,8 @@ func writeReply(c *gin.Context, v any) {
 	}
 }
 
-func (r LockReply) appendJSON(b []byte) []byte {
+// AppendJSON appends r as JSON: byte for byte what encoding/json writes.
+func (r LockReply) AppendJSON(b []byte) []byte {
 	b = append(b, `{"acquired":`...)
 	b = strconv.AppendBool(b, r.Acquired)
 	b = append(b, `,"renewed":`...)
@@ -57,7 +59,8 @@ func (r LockReply) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (r UnlockReply) appendJSON(b []byte) []byte {
+// AppendJSON appends r as JSON: byte for byte what encoding/json writes.
+func (r UnlockReply) AppendJSON(b []byte) []byte {
 	b = append(b, `{"released":`...)
 	b = strconv.AppendBool(b, r.Released)
 	b = append(b, `,"lock":`...)
@@ -65,7 +68,8 @@ func (r UnlockReply) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (r HeartbeatReply) appendJSON(b []byte) []byte {
+// AppendJSON appends r as JSON: byte for byte what encoding/json writes.
+func (r HeartbeatReply) AppendJSON(b []byte) []byte {
 	b = append(b, `{"lock":`...)
 	b = appendLock(b, r.Lock)
 	b = append(b, `,"heartbeat_interval_seconds":`...)
@@ -73,7 +77,8 @@ func (r HeartbeatReply) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (r LockInfo) appendJSON(b []byte) []byte {
+// AppendJSON appends r as JSON: byte for byte what encoding/json writes.
+func (r LockInfo) AppendJSON(b []byte) []byte {
 	b = append(b, `{"lock":`...)
 	b = appendLock(b, r.Lock)
 	return append(b, '}')

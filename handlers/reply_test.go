@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"filelock"
+	"filelock/session"
 )
 
 // TestReplyJSON: each hand-written reply encoding is byte for byte what
 // encoding/json writes for the same value.
 func TestReplyJSON(t *testing.T) {
-	// A reply type that gains a field needs its appendJSON updated.
+	// A reply type that gains a field needs its AppendJSON updated.
 	for typ, fields := range map[reflect.Type]int{
 		reflect.TypeFor[LockReply](): 5, reflect.TypeFor[UnlockReply](): 2, reflect.TypeFor[HeartbeatReply](): 2,
 		reflect.TypeFor[LockInfo](): 1, reflect.TypeFor[filelock.Lock](): 7,
 	} {
 		if typ.NumField() != fields {
-			t.Errorf("%v has %d fields, appendJSON knows %d: update reply.go", typ, typ.NumField(), fields)
+			t.Errorf("%v has %d fields, AppendJSON knows %d: update reply.go", typ, typ.NumField(), fields)
 		}
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -54,8 +55,12 @@ func TestReplyJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := v.appendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+		if got := v.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
 			t.Fatalf("%T %+v:\n got %s\nwant %s", v, v, got[6:], want)
+		}
+		// As a session's reply: what OK made of encoding/json's output.
+		if got, want := session.OK(v), append([]byte(`{"ok":true,`), want[1:]...); string(got) != string(want) {
+			t.Fatalf("OK(%T):\n got %s\nwant %s", v, got, want)
 		}
 	}
 	for range 5000 {

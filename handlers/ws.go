@@ -371,32 +371,33 @@ func (t *wsConn) message(ss *session.Session, data []byte) {
 	}
 }
 
-type wsFrame struct {
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
-	Ref   json.RawMessage `json:"ref,omitempty"`
-}
-
 // answer writes a reply (ref set) or, for a failed message without ref,
 // an error event; false when the write failed.
 func (t *wsConn) answer(ref, reply json.RawMessage, err error) bool {
-	var f wsFrame
+	var data json.RawMessage
 	switch {
 	case ref != nil && err != nil:
-		f = wsFrame{Event: msgReply, Ref: ref, Data: t.s.errorJSON(err)}
+		data = t.s.errorJSON(err)
 	case ref != nil:
-		f = wsFrame{Event: msgReply, Ref: ref, Data: reply}
+		data = reply
 	case err != nil:
-		f = wsFrame{Event: msgError, Data: t.s.errorEventJSON(err)}
+		data = t.s.errorEventJSON(err)
 	default:
 		return true
 	}
-	b, merr := json.Marshal(f)
+	bp := replyBufs.Get().(*[]byte)
+	b, merr := appendWSAnswer((*bp)[:0], ref, data)
+	ok := true
 	if merr != nil {
 		t.s.log.Error("ws: frame not encodable", "err", merr)
-		return true
+	} else {
+		ok = t.writeFrames(wsOpText, b) == nil
 	}
-	return t.writeFrames(wsOpText, b) == nil
+	if cap(b) <= 16<<10 {
+		*bp = b
+		replyBufs.Put(bp)
+	}
+	return ok
 }
 
 func (t *wsConn) Name() string { return "ws" }

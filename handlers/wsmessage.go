@@ -119,3 +119,53 @@ func parseWSMessageJSON(data []byte) (ref json.RawMessage, name string, body []b
 	}
 	return ref, name, body, nil
 }
+
+// wsFrame is a server message as encoding/json writes it.
+type wsFrame struct {
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+	Ref   json.RawMessage `json:"ref,omitempty"`
+}
+
+// appendWSAnswer appends the answer to a message: with ref, the reply
+// {"event":"reply","data":data,"ref":ref}; without, the error event
+// {"event":"error","data":data}. data is JSON as encoding/json writes it
+// (compact, HTML characters escaped: a reply or an error body), ref a
+// JSON value as the client sent it. The bytes are encoding/json's for a
+// wsFrame (wsmessage_test.go compares them), and so is the error for a
+// ref that is not JSON.
+func appendWSAnswer(b []byte, ref, data json.RawMessage) ([]byte, error) {
+	if ref == nil {
+		b = append(b, `{"event":"error","data":`...)
+	} else {
+		b = append(b, `{"event":"reply","data":`...)
+	}
+	if data == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, data...)
+	}
+	if ref != nil {
+		b = append(b, `,"ref":`...)
+		var err error
+		if b, err = appendCompactJSON(b, ref); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendCompactJSON appends the JSON value v as encoding/json writes a
+// json.RawMessage: without white space between tokens, with <, >, &,
+// U+2028 and U+2029 escaped. A value that needs neither is appended as it
+// is (parseWSMessage hands out only JSON).
+func appendCompactJSON(b []byte, v json.RawMessage) ([]byte, error) {
+	for _, c := range v {
+		switch c {
+		case ' ', '\t', '\r', '\n', '<', '>', '&', 0xe2: // 0xe2: U+2028 and U+2029 start with it
+			out, err := json.Marshal(v)
+			return append(b, out...), err
+		}
+	}
+	return append(b, v...), nil
+}

@@ -2,12 +2,14 @@ package handlers
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"filelock"
+	"filelock/session"
 )
 
 // sameEnvelope checks that parseWSMessage splits frame as encoding/json
@@ -102,5 +104,52 @@ func TestWSEnvelopeShortcut(t *testing.T) {
 		if _, _, _, ok := parseWSFlat([]byte(s)); !ok {
 			t.Errorf("%s goes through encoding/json", s)
 		}
+	}
+}
+
+// TestWSAnswer: a reply or error event appended by hand is byte for byte
+// encoding/json's wsFrame, for refs of every kind as parseWSMessage hands
+// them out and data as replies and errors are encoded.
+func TestWSAnswer(t *testing.T) {
+	refs := []string{`"1"`, `12`, `-0.5E+3`, `1e999`, `true`, `false`, `"a<b>&c"`, `"\u2028x"`, "\"\u2028\u2029\"",
+		"\"bad\xff\xfe\"", `"q\"uote"`, `"a b"`, `{"a":1}`, `{ "a" : [ 1 , 2 ] }`, `[1,"x",{"y":null}]`, `"é漢🙂"`,
+		`"\u003c"`, "\"\xe2\x80\"", `""`, `{}`, `[]`}
+	datas := []string{`{"ok":true}`, `{"ok":true,"project_id":"p"}`, `{"ok":false,"error":{"code":"not_owner","message":"a \u003c b"}}`,
+		`{"code":"invalid_request","message":"m"}`, `null`, ``}
+	rng := rand.New(rand.NewPCG(9, 10))
+	check := func(ref, data []byte) {
+		t.Helper()
+		f := wsFrame{Event: msgReply, Ref: ref, Data: data}
+		if ref == nil {
+			f.Event = msgError
+		}
+		want, werr := json.Marshal(f)
+		got, err := appendWSAnswer([]byte("prefix"), ref, data)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("ref %q data %q: error %v, want %v", ref, data, err, werr)
+		}
+		if err == nil && string(got) != "prefix"+string(want) {
+			t.Fatalf("ref %q data %q:\n got %s\nwant %s", ref, data, got[6:], want)
+		}
+	}
+	for range 5000 {
+		var ref []byte
+		if rng.IntN(4) > 0 {
+			frame := `{"event":"lock","ref":` + refs[rng.IntN(len(refs))] + `}`
+			r, _, _, err := parseWSMessage([]byte(frame))
+			if err != nil {
+				t.Fatalf("%s: %v", frame, err)
+			}
+			ref = r
+		}
+		var data []byte
+		if d := datas[rng.IntN(len(datas))]; d != "" {
+			data = []byte(d)
+		}
+		if rng.IntN(3) == 0 {
+			l := filelock.Lock{ProjectID: "p", File: string(rune(rng.IntN(0x3000))) + "<&>", User: "u\u2028", Token: rng.Int64()}
+			data = session.OK(UnlockReply{Released: true, Lock: l})
+		}
+		check(ref, data)
 	}
 }

@@ -526,8 +526,25 @@ func (ss *Session) windDown() {
 	close(ss.done)
 }
 
-// OK is v's JSON object with "ok": true in front: a successful reply.
+// Appender is a reply that appends its own JSON object to b: byte for
+// byte what encoding/json writes for it.
+type Appender interface{ AppendJSON(b []byte) []byte }
+
+// OK is v's JSON object with "ok": true in front: a successful reply. An
+// Appender appends its own.
 func OK(v any) json.RawMessage {
+	if a, ok := v.(Appender); ok {
+		const head = `{"ok":true`
+		b := a.AppendJSON(append(make([]byte, 0, 320), head...))
+		switch {
+		case len(b) < len(head)+2 || b[len(head)] != '{':
+			return json.RawMessage(`{"ok":true}`)
+		case b[len(head)+1] == '}':
+			return append(b[:len(head)], '}')
+		}
+		b[len(head)] = ','
+		return b
+	}
 	b, err := json.Marshal(v)
 	if err != nil || len(b) < 2 || b[0] != '{' || string(b) == "{}" {
 		return json.RawMessage(`{"ok":true}`)

@@ -186,3 +186,30 @@ func TestActAs(t *testing.T) {
 		}
 	}
 }
+
+// appender is a reply that appends its own JSON object.
+type appender string
+
+func (a appender) AppendJSON(b []byte) []byte { return append(b, a...) }
+
+// TestOKAppender: OK puts "ok": true in front of an Appender's object as it
+// does of an encoded value's.
+func TestOKAppender(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{appender(`{"a":1}`), `{"ok":true,"a":1}`},
+		{appender(`{"a":1,"b":"x"}`), `{"ok":true,"a":1,"b":"x"}`},
+		{appender(`{}`), `{"ok":true}`},
+		{appender(``), `{"ok":true}`},
+		{struct {
+			A int `json:"a"`
+		}{1}, `{"ok":true,"a":1}`},
+		{struct{}{}, `{"ok":true}`},
+	} {
+		if got := session.OK(c.v); string(got) != c.want {
+			t.Errorf("OK(%#v) = %s, want %s", c.v, got, c.want)
+		}
+	}
+}
