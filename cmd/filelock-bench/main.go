@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +82,18 @@ func main() {
 	flag.IntVar(&o.expiryN, "expiry-n", 10000, "expiry: locks to let expire")
 	flag.StringVar(&o.expiryP, "expiry-p", "1,100", "expiry: project counts, comma-separated")
 	flag.BoolVar(&o.strict, "strict", false, "exit 1 on any missing or duplicate delivery, failed connection or request error")
+	cpuprofile := flag.String("cpuprofile", "", "write this program's own CPU profile (the load generator's) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fatalf("-cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatalf("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *null != "" {
 		if err := serveNull(*null); err != nil {
 			fatalf("null server: %v", err)
