@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,22 +113,22 @@ func wsLockLoad(base string, c, p, f int, d time.Duration, prefix string) loadRe
 			defer wg.Done()
 			proj := fmt.Sprintf("%s-%d", prefix, w%p)
 			seq := 0
+			var buf []byte
 			call := func(event, data string) (bool, error) {
 				seq++
-				ref := fmt.Sprint(seq)
+				ref := strconv.Itoa(seq)
 				msg := `{"event":"` + event + `","ref":"` + ref + `","data":` + data + `}`
 				if err := conn.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 					return false, err
 				}
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 				for {
-					_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-					_, b, err := conn.ReadMessage()
-					if err != nil {
+					var err error
+					if buf, err = readMessage(conn, buf[:0]); err != nil {
 						return false, err
 					}
-					var m wsMsg
-					if json.Unmarshal(b, &m) == nil && m.Event == "reply" && m.Ref == ref {
-						return strings.HasPrefix(string(m.Data), `{"ok":true`), nil
+					if ok, isReply := replyTo(buf, ref); isReply {
+						return ok, nil
 					}
 				}
 			}
@@ -176,4 +177,54 @@ func wsLockLoad(base string, c, p, f int, d time.Duration, prefix string) loadRe
 		return loadResult{err: err}
 	}
 	return finish(lat, time.Since(start), errs.Load())
+}
+
+// readMessage appends the connection's next message to buf, as a client
+// that reads every message it is sent into a buffer of its own.
+func readMessage(conn *websocket.Conn, buf []byte) ([]byte, error) {
+	_, r, err := conn.NextReader()
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// replyTo tells whether msg is the reply to the message sent with ref and
+// whether that reply is ok, as a client that awaits its reply needs to:
+// events are told apart by their name, the reply checked for its ref
+// without decoding it whole. A message of another shape is decoded with
+// encoding/json.
+func replyTo(msg []byte, ref string) (ok, isReply bool) {
+	const head = `{"event":"`
+	if bytes.HasPrefix(msg, []byte(head)) {
+		name := msg[len(head):]
+		if i := bytes.IndexByte(name, '"'); i >= 0 && string(name[:i]) != "reply" && !bytes.ContainsRune(name[:i], '\\') {
+			return false, false // an event
+		}
+		if bytes.HasSuffix(msg, []byte(`,"ref":"`+ref+`"}`)) {
+			switch {
+			case bytes.HasPrefix(msg, []byte(head+`reply","data":{"ok":true`)):
+				return true, true
+			case bytes.HasPrefix(msg, []byte(head+`reply","data":{"ok":false`)):
+				return false, true
+			}
+		}
+	}
+	var m wsMsg
+	if json.Unmarshal(msg, &m) == nil && m.Event == "reply" && m.Ref == ref {
+		return strings.HasPrefix(string(m.Data), `{"ok":true`), true
+	}
+	return false, false
 }
