@@ -18,12 +18,17 @@
 //	P connuser:{p}      hash connID -> user
 //	P present:{p}       hash user -> live connections
 //	P grace:{p}         zset user -> disconnect release deadline ms
-//	P due:{t}           zset project -> earliest due ms, for the projects of
-//	                    one Cluster slot (t is a hash tag of that slot)
+//	P due:{t}           zset project -> a due ms never later than the
+//	                    project's earliest, for the projects of one Cluster
+//	                    slot (t is a hash tag of that slot)
 //	P {reaper.k}:due    zset slot -> earliest due ms (hint shard k of 16)
 //	P {reaper.k}:ver    hash slot -> hint version
 //
-// Every project script updates its slot's due index atomically. Hints tell
+// Every due time a project script writes lowers the project's entry in its
+// slot's due index in the same atomic step (ZADD LT); a release or a
+// renewal leaves the entry early, and the reaper, visiting the project
+// then and finding nothing due, sets it to the true earliest due time (a
+// heartbeat and a connection refresh set it exactly at once). Hints tell
 // reapers which slots to look at: the reapers together sweep every slot's
 // index once a second (sharing the work through P {reaper.sweep}:cursor)
 // and hint what is due within two seconds; a script whose due time may be

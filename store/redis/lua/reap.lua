@@ -21,4 +21,4 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', K_DUE, '-inf', I(NOW), 'LIMIT', 0
   reindex()
 end
 local r = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
-return {r[2] or '-1', RELEASED.expired, RELEASED.disconnected}
+return {r[2] or '-1', EXPIRED, DISCONNECTED}
