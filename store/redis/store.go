@@ -57,7 +57,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -79,6 +81,12 @@ type Store struct {
 	clockOffset atomic.Int64
 	localNow    func() time.Time // the instance's clock (a test sets it off Redis's)
 	direct      *direct          // slots the reaper reaps without a hint (direct.go)
+	// The ARGV of project scripts that are the store's: the key prefix;
+	// history, disconnect grace ms, lock-key margin ms (lua/project.lua).
+	prefixArg any
+	common    [3]any
+	keySeed   maphash.Seed
+	keyCache  [keyCacheSize]atomic.Pointer[projectKeys]
 }
 
 // New returns a Store on client with the rules opts, prefixing every key
@@ -87,7 +95,11 @@ type Store struct {
 // callers' deadlines, create the client with ContextTimeoutEnabled. Zero
 // fields of opts take the defaults (store.Options.WithDefaults).
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect()}
+	s := &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect(),
+		prefixArg: prefix, keySeed: maphash.MakeSeed()}
+	s.common = [3]any{strconv.Itoa(s.opts.History), strconv.FormatInt(s.opts.DisconnectGrace.Milliseconds(), 10),
+		strconv.FormatInt(backstopMargin.Milliseconds(), 10)}
+	return s
 }
 
 // Ping reports whether Redis answers and takes writes.
@@ -106,14 +118,38 @@ func (s *Store) Ping(ctx context.Context) error {
 // their owners, Run ends with its context.
 func (s *Store) Close() error { return nil }
 
-// keys is the key set of one project, in the order of lua/project.lua's
-// KEYS.
-func (s *Store) keys(projectID, file string) []string {
+// numProjectKeys is how many KEYS a project script has (lua/project.lua).
+const numProjectKeys = 11
+
+// projectKeys are the KEYS of a project's scripts but the lock key, and
+// the project id, as command arguments.
+type projectKeys struct {
+	projectID  string
+	keys       [10]any // KEYS[1..9] (lua/project.lua) and KEYS[11], the slot's due index
+	lockPrefix string  // KEYS[10] less the file
+	id         any     // projectID
+}
+
+// keyCacheSize bounds the projects whose keys are kept (keyCache).
+const keyCacheSize = 1024
+
+// projectKeys returns the keys of a project, from keyCache (a direct-mapped
+// cache: a project takes the place of another of the same hash, so it
+// holds at most keyCacheSize projects, and a hit costs no allocation).
+func (s *Store) projectKeys(projectID string) *projectKeys {
+	slot := &s.keyCache[maphash.String(s.keySeed, projectID)%keyCacheSize]
+	if pk := slot.Load(); pk != nil && pk.projectID == projectID {
+		return pk
+	}
 	tag := "{" + projectID + "}"
 	p := s.prefix
-	return []string{p + "meta:" + tag, p + "events:" + tag, p + "users:" + tag, p + "holders:" + tag,
-		p + "expiry:" + tag, p + "conns:" + tag, p + "connuser:" + tag, p + "present:" + tag, p + "grace:" + tag,
-		p + "lock:" + tag + ":" + file, s.dueKey(slotOf(projectID))}
+	pk := &projectKeys{projectID: projectID, lockPrefix: p + "lock:" + tag + ":", id: projectID}
+	for i, name := range [...]string{"meta:", "events:", "users:", "holders:", "expiry:", "conns:", "connuser:", "present:", "grace:"} {
+		pk.keys[i] = p + name + tag
+	}
+	pk.keys[9] = s.dueKey(slotOf(projectID))
+	slot.Store(pk)
+	return pk
 }
 
 // channel is the project's Pub/Sub channel (the name of its events stream).
