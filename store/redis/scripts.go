@@ -23,9 +23,19 @@ func newScript(src string) *script {
 	return &script{src: src, sha: hex.EncodeToString(h[:])}
 }
 
-// projectScript is a script of one project: lib.lua, project.lua, name.lua.
-func projectScript(name string) *script {
-	return newScript(luaFile("lib") + luaFile("project") + luaFile(name))
+// projectScript is a script of one project: lib.lua, the library parts
+// it uses (lib_<part>.lua), project.lua, name.lua.
+func projectScript(name string, parts ...string) *script {
+	return newScript(library(parts...) + luaFile("project") + luaFile(name))
+}
+
+// library is lib.lua and the parts given, in order.
+func library(parts ...string) string {
+	src := luaFile("lib")
+	for _, p := range parts {
+		src += luaFile("lib_" + p)
+	}
+	return src
 }
 
 func luaFile(name string) string {
@@ -37,18 +47,18 @@ func luaFile(name string) string {
 }
 
 var (
-	acquireScript    = projectScript("acquire")
-	claimScript      = projectScript("claim")
+	acquireScript    = projectScript("acquire", "locks")
+	claimScript      = projectScript("claim", "locks")
 	releaseScript    = projectScript("release")
-	heartbeatScript  = projectScript("heartbeat")
+	heartbeatScript  = projectScript("heartbeat", "locks", "index")
 	statusScript     = projectScript("status")
 	lockScript       = projectScript("lock")
 	eventsScript     = projectScript("events")
-	connectScript    = projectScript("connect")
-	disconnectScript = projectScript("disconnect")
-	refreshScript    = projectScript("refresh")
+	connectScript    = projectScript("connect", "presence")
+	disconnectScript = projectScript("disconnect", "presence")
+	refreshScript    = projectScript("refresh", "presence", "index")
 
-	reapScript   = newScript(luaFile("lib") + luaFile("reap"))
+	reapScript   = newScript(library("locks", "presence", "index") + luaFile("reap"))
 	hintScript   = newScript(luaFile("hint"))
 	takeScript   = newScript(luaFile("take"))
 	settleScript = newScript(luaFile("settle"))
