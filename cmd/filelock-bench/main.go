@@ -276,12 +276,23 @@ func (r *runner) lock(s string) error {
 	}
 	defer srv.stop()
 	prefix := fmt.Sprintf("lb%d", time.Now().UnixNano()%1e6)
+	var meter *redisMeter
+	if s != "null-http" && r.o.store == "redis" && (r.o.spawn != "" || r.o.redis != "") {
+		addr, err := r.redisFor()
+		if err != nil {
+			return err
+		}
+		meter = startRedisMeter(addr)
+	}
+	cpu0 := cpuSeconds(srv.pid)
 	var res loadResult
 	if s == "lock-ws" {
 		res = wsLockLoad(srv.base, r.o.clients, 16, 1000, r.o.dur, prefix)
 	} else {
 		res = httpLockLoad(srv.base, r.o.clients, 16, 1000, r.o.dur, prefix)
 	}
+	cost := loadCost{serverCPU: cpuSeconds(srv.pid) - cpu0, hasServer: srv.pid > 0}
+	cost.redisCPU, cost.scripts, cost.usecPerScript = meter.stop()
 	if res.err != nil {
 		return res.err
 	}
@@ -289,17 +300,39 @@ func (r *runner) lock(s string) error {
 	if s == "null-http" {
 		store = "-"
 	}
-	r.lockTable(what, store, res)
+	r.lockTable(what, store, res, cost)
 	if r.o.strict && res.errors > 0 {
 		return fmt.Errorf("%d request errors", res.errors)
 	}
 	return nil
 }
 
-func (r *runner) lockTable(what, store string, res loadResult) {
+// loadCost is what a load cost the server and Redis, per request.
+type loadCost struct {
+	serverCPU     float64 // s, of the server process
+	hasServer     bool    // its pid is known
+	redisCPU      float64 // s, of the Redis process (0: not measured)
+	scripts       int64   // EVALSHA calls Redis ran
+	usecPerScript float64 // their mean duration, µs (INFO commandstats)
+}
+
+func (r *runner) lockTable(what, store string, res loadResult, cost loadCost) {
 	t := &table{title: fmt.Sprintf("%s: %d clients for %v", what, r.o.clients, r.o.dur),
-		head: []string{"store", "requests", "requests/s", "p50 ms", "p99 ms", "max ms", "errors"}}
-	t.add(store, res.requests, fmt.Sprintf("%.0f", res.perSecond), msf(pct(res.lat, 50)), msf(pct(res.lat, 99)), msf(pct(res.lat, 100)), res.errors)
+		head: []string{"store", "requests", "requests/s", "p50 ms", "p99 ms", "max ms", "errors",
+			"server CPU µs/req", "Redis CPU µs/req", "Redis scripts/req", "Redis µs/script"}}
+	perReq := func(sec float64, ok bool) string {
+		if !ok || res.requests == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", sec*1e6/float64(res.requests))
+	}
+	scripts, usec := "-", "-"
+	if cost.scripts > 0 && res.requests > 0 {
+		scripts = fmt.Sprintf("%.2f", float64(cost.scripts)/float64(res.requests))
+		usec = fmt.Sprintf("%.1f", cost.usecPerScript)
+	}
+	t.add(store, res.requests, fmt.Sprintf("%.0f", res.perSecond), msf(pct(res.lat, 50)), msf(pct(res.lat, 99)), msf(pct(res.lat, 100)), res.errors,
+		perReq(cost.serverCPU, cost.hasServer), perReq(cost.redisCPU, cost.redisCPU > 0), scripts, usec)
 	t.print()
 }
 
@@ -308,11 +341,14 @@ func (r *runner) lua() error {
 	if err != nil {
 		return err
 	}
+	meter := startRedisMeter(addr)
 	res := luaLoad(addr, r.o.clients, r.o.dur)
+	var cost loadCost
+	cost.redisCPU, cost.scripts, cost.usecPerScript = meter.stop()
 	if res.err != nil {
 		return res.err
 	}
-	r.lockTable("raw Lua lock script on Redis (ceiling)", "redis "+addr, res)
+	r.lockTable("raw Lua lock script on Redis (ceiling)", "redis "+addr, res, cost)
 	if r.o.strict && res.errors > 0 {
 		return fmt.Errorf("%d script errors", res.errors)
 	}

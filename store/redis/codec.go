@@ -79,7 +79,7 @@ func decodeLock(projectID string, v any) (filelock.Lock, error) {
 	if !ok || len(a) != 6 {
 		return filelock.Lock{}, fmt.Errorf("redis store: bad lock reply %v", v)
 	}
-	f := make([]string, 6)
+	var f [6]string
 	for i, x := range a {
 		if f[i], ok = x.(string); !ok {
 			return filelock.Lock{}, fmt.Errorf("redis store: bad lock reply %v", v)

@@ -28,12 +28,13 @@ const (
 // connection was down are lost).
 func (s *Store) Feed(ctx context.Context) (store.Feed, error) {
 	f := &feed{
-		s:       s,
-		ps:      s.rdb.Subscribe(context.WithoutCancel(ctx)),
-		out:     make(chan store.Notice, feedBuffer),
-		waiters: map[string][]chan struct{}{},
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
+		s:         s,
+		ps:        s.rdb.Subscribe(context.WithoutCancel(ctx)),
+		out:       make(chan store.Notice, feedBuffer),
+		waiters:   map[string][]chan struct{}{},
+		unwaiters: map[string][]chan struct{}{},
+		done:      make(chan struct{}),
+		exited:    make(chan struct{}),
 	}
 	go f.loop()
 	return f, nil
@@ -44,8 +45,9 @@ type feed struct {
 	ps  *goredis.PubSub
 	out chan store.Notice
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{} // channel -> Subscribe calls awaiting confirmation
+	mu        sync.Mutex
+	waiters   map[string][]chan struct{} // channel -> Subscribe calls awaiting confirmation
+	unwaiters map[string][]chan struct{} // channel -> Unsubscribe calls awaiting confirmation
 
 	closeOnce sync.Once
 	done      chan struct{} // closed by Close
@@ -73,18 +75,7 @@ func (f *feed) Subscribe(ctx context.Context, projectID string) error {
 			err = errors.New("feed closed")
 		}
 	}
-	f.mu.Lock()
-	ws := f.waiters[ch]
-	for i, x := range ws {
-		if x == w {
-			f.waiters[ch] = append(ws[:i:i], ws[i+1:]...)
-			break
-		}
-	}
-	if len(f.waiters[ch]) == 0 {
-		delete(f.waiters, ch)
-	}
-	f.mu.Unlock()
+	f.forget(f.waiters, ch, w)
 	// go-redis keeps a channel it was asked for even when the request
 	// failed, and would resubscribe it on every reconnect: forget it, since
 	// the caller will not Unsubscribe what it was told failed.
@@ -94,9 +85,69 @@ func (f *feed) Subscribe(ctx context.Context, projectID string) error {
 	return store.Unavailable(err)
 }
 
-// Unsubscribe implements store.Feed.
+// Unsubscribe implements store.Feed: it returns once Redis confirmed the
+// unsubscription, so no event appended afterwards is notified (a PUBLISH
+// from another connection could otherwise overtake the UNSUBSCRIBE). A
+// broken connection ends the wait too: go-redis renews only the channels
+// still subscribed.
 func (f *feed) Unsubscribe(ctx context.Context, projectID string) error {
-	return wrap(f.ps.Unsubscribe(ctx, f.s.channel(projectID)))
+	ch := f.s.channel(projectID)
+	w := make(chan struct{})
+	f.mu.Lock()
+	f.unwaiters[ch] = append(f.unwaiters[ch], w)
+	f.mu.Unlock()
+	err := f.ps.Unsubscribe(ctx, ch)
+	if err == nil {
+		select {
+		case <-w:
+			return nil
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-f.done:
+			return nil // no notice comes any more
+		}
+	}
+	f.forget(f.unwaiters, ch, w)
+	return wrap(err)
+}
+
+// forget removes waiter w of channel ch from waiters.
+func (f *feed) forget(waiters map[string][]chan struct{}, ch string, w chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws := waiters[ch]
+	for i, x := range ws {
+		if x == w {
+			waiters[ch] = append(ws[:i:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(waiters[ch]) == 0 {
+		delete(waiters, ch)
+	}
+}
+
+// confirm releases the waiters of channel ch in waiters (every channel,
+// ch ""), and reports whether there were any.
+func (f *feed) confirm(waiters map[string][]chan struct{}, ch string) bool {
+	f.mu.Lock()
+	var release [][]chan struct{}
+	if ch == "" {
+		for c, ws := range waiters {
+			release = append(release, ws)
+			delete(waiters, c)
+		}
+	} else if ws, ok := waiters[ch]; ok {
+		release = append(release, ws)
+		delete(waiters, ch)
+	}
+	f.mu.Unlock()
+	for _, ws := range release {
+		for _, w := range ws {
+			close(w)
+		}
+	}
+	return len(release) > 0
 }
 
 // Close implements store.Feed; Notices is closed when it returns.
@@ -129,6 +180,8 @@ func (f *feed) loop() {
 				continue
 			}
 			lost = true
+			// An unsubscribed channel is not renewed on the new connection.
+			f.confirm(f.unwaiters, "")
 			select { // go-redis reconnects and resubscribes on the next Receive
 			case <-f.done:
 				return
@@ -149,17 +202,14 @@ func (f *feed) loop() {
 		}
 		switch m := msg.(type) {
 		case *goredis.Subscription:
+			if m.Kind == "unsubscribe" {
+				f.confirm(f.unwaiters, m.Channel)
+				continue
+			}
 			if m.Kind != "subscribe" {
 				continue
 			}
-			f.mu.Lock()
-			ws, waited := f.waiters[m.Channel]
-			delete(f.waiters, m.Channel)
-			f.mu.Unlock()
-			for _, w := range ws {
-				close(w)
-			}
-			if !waited && !f.send(store.Notice{ProjectID: f.s.projectOf(m.Channel), Resync: true}) {
+			if !f.confirm(f.waiters, m.Channel) && !f.send(store.Notice{ProjectID: f.s.projectOf(m.Channel), Resync: true}) {
 				return
 			}
 		case *goredis.Message:

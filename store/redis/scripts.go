@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"embed"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -22,9 +23,19 @@ func newScript(src string) *script {
 	return &script{src: src, sha: hex.EncodeToString(h[:])}
 }
 
-// projectScript is a script of one project: lib.lua, project.lua, name.lua.
-func projectScript(name string) *script {
-	return newScript(luaFile("lib") + luaFile("project") + luaFile(name))
+// projectScript is a script of one project: lib.lua, the library parts
+// it uses (lib_<part>.lua), project.lua, name.lua.
+func projectScript(name string, parts ...string) *script {
+	return newScript(library(parts...) + luaFile("project") + luaFile(name))
+}
+
+// library is lib.lua and the parts given, in order.
+func library(parts ...string) string {
+	src := luaFile("lib")
+	for _, p := range parts {
+		src += luaFile("lib_" + p)
+	}
+	return src
 }
 
 func luaFile(name string) string {
@@ -36,38 +47,44 @@ func luaFile(name string) string {
 }
 
 var (
-	acquireScript    = projectScript("acquire")
-	claimScript      = projectScript("claim")
+	acquireScript    = projectScript("acquire", "locks")
+	claimScript      = projectScript("claim", "locks")
 	releaseScript    = projectScript("release")
-	heartbeatScript  = projectScript("heartbeat")
+	heartbeatScript  = projectScript("heartbeat", "locks", "index")
 	statusScript     = projectScript("status")
 	lockScript       = projectScript("lock")
 	eventsScript     = projectScript("events")
-	connectScript    = projectScript("connect")
-	disconnectScript = projectScript("disconnect")
-	refreshScript    = projectScript("refresh")
+	connectScript    = projectScript("connect", "presence")
+	disconnectScript = projectScript("disconnect", "presence")
+	refreshScript    = projectScript("refresh", "presence", "index")
 
-	reapScript   = newScript(luaFile("lib") + luaFile("reap"))
+	reapScript   = newScript(library("locks", "presence", "index") + luaFile("reap"))
 	hintScript   = newScript(luaFile("hint"))
 	takeScript   = newScript(luaFile("take"))
 	settleScript = newScript(luaFile("settle"))
 	shareScript  = newScript(luaFile("sweepshare"))
 )
 
-// call is one script invocation.
+// call is one script invocation: the script with keys and args, or (a
+// project script, see project) the whole EVALSHA command built already.
 type call struct {
-	script *script
-	keys   []string
-	args   []any
-	cmd    *goredis.Cmd
+	script  *script
+	keys    []string
+	args    []any
+	cmd     *goredis.Cmd
+	evalsha []any // evalsha, sha, numkeys, keys..., args...; nil: built from keys and args
 }
 
 // project returns a call of a project script with project.lua's KEYS and
-// common ARGV.
+// common ARGV, followed by args.
 func (s *Store) project(sc *script, projectID, file string, args ...any) *call {
-	keys := s.keys(projectID, file)
-	common := []any{s.prefix, projectID, s.opts.History, s.opts.DisconnectGrace.Milliseconds(), backstopMargin.Milliseconds()}
-	return &call{script: sc, keys: keys, args: append(common, args...)}
+	pk := s.projectKeys(projectID)
+	a := make([]any, 0, 3+numProjectKeys+2+len(s.common)+len(args))
+	a = append(a, "evalsha", sc.sha, numProjectKeys)
+	a = append(a, pk.keys[:9]...)
+	a = append(a, pk.lockPrefix+file, pk.keys[9], s.prefixArg, pk.id)
+	a = append(a, s.common[:]...)
+	return &call{script: sc, evalsha: append(a, args...)}
 }
 
 // run runs the calls in one round trip, in order (on one Redis; on a
@@ -108,12 +125,21 @@ func (s *Store) pipeline(ctx context.Context, calls ...*call) {
 func (c *call) send(ctx context.Context, p interface {
 	Process(context.Context, goredis.Cmder) error
 }, name, body string) {
-	args := make([]any, 0, 3+len(c.keys)+len(c.args))
-	args = append(args, name, body, len(c.keys))
-	for _, k := range c.keys {
-		args = append(args, k)
+	var args []any
+	if c.evalsha != nil {
+		args = c.evalsha
+		if name != "evalsha" {
+			args = slices.Clone(args)
+			args[0], args[1] = name, body
+		}
+	} else {
+		args = make([]any, 0, 3+len(c.keys)+len(c.args))
+		args = append(args, name, body, len(c.keys))
+		for _, k := range c.keys {
+			args = append(args, k)
+		}
+		args = append(args, c.args...)
 	}
-	args = append(args, c.args...)
 	c.cmd = goredis.NewCmd(ctx, args...)
 	c.cmd.SetFirstKeyPos(3)
 	_ = p.Process(ctx, onceCmd{c.cmd})

@@ -18,12 +18,17 @@
 //	P connuser:{p}      hash connID -> user
 //	P present:{p}       hash user -> live connections
 //	P grace:{p}         zset user -> disconnect release deadline ms
-//	P due:{t}           zset project -> earliest due ms, for the projects of
-//	                    one Cluster slot (t is a hash tag of that slot)
+//	P due:{t}           zset project -> a due ms never later than the
+//	                    project's earliest, for the projects of one Cluster
+//	                    slot (t is a hash tag of that slot)
 //	P {reaper.k}:due    zset slot -> earliest due ms (hint shard k of 16)
 //	P {reaper.k}:ver    hash slot -> hint version
 //
-// Every project script updates its slot's due index atomically. Hints tell
+// Every due time a project script writes lowers the project's entry in its
+// slot's due index in the same atomic step (ZADD LT); a release or a
+// renewal leaves the entry early, and the reaper, visiting the project
+// then and finding nothing due, sets it to the true earliest due time (a
+// heartbeat and a connection refresh set it exactly at once). Hints tell
 // reapers which slots to look at: the reapers together sweep every slot's
 // index once a second (sharing the work through P {reaper.sweep}:cursor)
 // and hint what is due within two seconds; a script whose due time may be
@@ -52,7 +57,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,6 +81,12 @@ type Store struct {
 	clockOffset atomic.Int64
 	localNow    func() time.Time // the instance's clock (a test sets it off Redis's)
 	direct      *direct          // slots the reaper reaps without a hint (direct.go)
+	// The ARGV of project scripts that are the store's: the key prefix;
+	// history, disconnect grace ms, lock-key margin ms (lua/project.lua).
+	prefixArg any
+	common    [3]any
+	keySeed   maphash.Seed
+	keyCache  [keyCacheSize]atomic.Pointer[projectKeys]
 }
 
 // New returns a Store on client with the rules opts, prefixing every key
@@ -82,7 +95,11 @@ type Store struct {
 // callers' deadlines, create the client with ContextTimeoutEnabled. Zero
 // fields of opts take the defaults (store.Options.WithDefaults).
 func New(client goredis.UniversalClient, opts store.Options, prefix string) *Store {
-	return &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect()}
+	s := &Store{rdb: client, opts: opts.WithDefaults(), prefix: prefix, localNow: time.Now, direct: newDirect(),
+		prefixArg: prefix, keySeed: maphash.MakeSeed()}
+	s.common = [3]any{strconv.Itoa(s.opts.History), strconv.FormatInt(s.opts.DisconnectGrace.Milliseconds(), 10),
+		strconv.FormatInt(backstopMargin.Milliseconds(), 10)}
+	return s
 }
 
 // Ping reports whether Redis answers and takes writes.
@@ -101,14 +118,38 @@ func (s *Store) Ping(ctx context.Context) error {
 // their owners, Run ends with its context.
 func (s *Store) Close() error { return nil }
 
-// keys is the key set of one project, in the order of lua/project.lua's
-// KEYS.
-func (s *Store) keys(projectID, file string) []string {
+// numProjectKeys is how many KEYS a project script has (lua/project.lua).
+const numProjectKeys = 11
+
+// projectKeys are the KEYS of a project's scripts but the lock key, and
+// the project id, as command arguments.
+type projectKeys struct {
+	projectID  string
+	keys       [10]any // KEYS[1..9] (lua/project.lua) and KEYS[11], the slot's due index
+	lockPrefix string  // KEYS[10] less the file
+	id         any     // projectID
+}
+
+// keyCacheSize bounds the projects whose keys are kept (keyCache).
+const keyCacheSize = 1024
+
+// projectKeys returns the keys of a project, from keyCache (a direct-mapped
+// cache: a project takes the place of another of the same hash, so it
+// holds at most keyCacheSize projects, and a hit costs no allocation).
+func (s *Store) projectKeys(projectID string) *projectKeys {
+	slot := &s.keyCache[maphash.String(s.keySeed, projectID)%keyCacheSize]
+	if pk := slot.Load(); pk != nil && pk.projectID == projectID {
+		return pk
+	}
 	tag := "{" + projectID + "}"
 	p := s.prefix
-	return []string{p + "meta:" + tag, p + "events:" + tag, p + "users:" + tag, p + "holders:" + tag,
-		p + "expiry:" + tag, p + "conns:" + tag, p + "connuser:" + tag, p + "present:" + tag, p + "grace:" + tag,
-		p + "lock:" + tag + ":" + file, s.dueKey(slotOf(projectID))}
+	pk := &projectKeys{projectID: projectID, lockPrefix: p + "lock:" + tag + ":", id: projectID}
+	for i, name := range [...]string{"meta:", "events:", "users:", "holders:", "expiry:", "conns:", "connuser:", "present:", "grace:"} {
+		pk.keys[i] = p + name + tag
+	}
+	pk.keys[9] = s.dueKey(slotOf(projectID))
+	slot.Store(pk)
+	return pk
 }
 
 // channel is the project's Pub/Sub channel (the name of its events stream).

@@ -7,12 +7,11 @@
 --   ok (new lock; released = the user's previous lock, switched), renewed
 --   (the user's own listed file), none_free (every file held by another
 --   user; nothing changed).
-local user, ttl = ARGV[6], tonumber(ARGV[7])
+local user, ttl = ARGV[6], ARGV[7]
 for i = 8, #ARGV do
   local l = live_lock(ARGV[i])
-  if not l or l.u == user then
+  if not l or l[U] == user then
     local r = acquire(ARGV[i], user, ttl, true)
-    reindex()
     return with_released(r)
   end
 end

@@ -4,6 +4,5 @@
 -- ARGV[6] user  ARGV[7] connID  ARGV[8] lease ms
 -- Returns {'ok'}.
 local lease = tonumber(ARGV[8])
-connect(ARGV[7], ARGV[6], lease > 0 and I(NOW + lease) or nil)
-reindex()
+connect(ARGV[7], ARGV[6], lease > 0 and NOW + lease or nil)
 return {'ok'}

@@ -3,5 +3,4 @@
 -- ARGV[6] connID
 -- Returns {'ok'}.
 disconnect(ARGV[6])
-reindex()
 return {'ok'}

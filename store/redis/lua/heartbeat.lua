@@ -2,13 +2,16 @@
 -- KEYS, ARGV[1..5]: see project.lua.
 -- ARGV[6] user
 -- Returns {code[, lock]}, code ok or not_locked. Never extends another
--- user's lock (a stale users entry is dropped). Re-registers the project's
--- due time.
+-- user's lock (a stale users entry is dropped). Sets the project's due
+-- index entry exactly (reindex): the due time put off is not left early,
+-- so a kept-alive lock never sends a reaper to the project for nothing.
 local l = held(ARGV[6])
 if l then
-  l.x = NOW + l.l
-  put_lock(l)
+  local e = NOW + l[L]
+  l[X] = I(e)
+  put_lock(l, e)
+  touch()
 end
 reindex()
 if not l then return with_released({'not_locked'}) end
-return with_released({'ok', lock_reply(l)})
+return with_released({'ok', l})

@@ -3,5 +3,5 @@
 -- Returns {'ok', lock}, or {'not_locked'} when nobody holds the file or its
 -- expires_at has passed (by the Redis clock), reaped or not.
 local l = get_lock(ARGV[6])
-if not l or not l.u or l.x <= NOW then return {'not_locked'} end
-return {'ok', lock_reply(l)}
+if not l or not l[U] or tonumber(l[X]) <= NOW then return {'not_locked'} end
+return {'ok', l}

@@ -7,7 +7,7 @@
 -- ARGV[4] disconnect grace ms  ARGV[5] lock-key margin ms
 -- The script's own arguments start at ARGV[6].
 init(ARGV[1], ARGV[3], ARGV[4], ARGV[5])
-use(ARGV[2])
 K_DUE = KEYS[11]
+use(ARGV[2], KEYS)
 
 -- ---- the script's own body follows ----

@@ -11,6 +11,33 @@
 -- Returns {the slot's next due time ms ('-1': none; <= now when the budget
 -- ran out before everything due was done), locks released expired, locks
 -- released disconnected}.
+
+-- reap carries out at most budget due items of the project: expired locks
+-- (reason expired), connections whose lease lapsed, users whose disconnect
+-- grace ran out while absent (their lock: reason disconnected). It returns
+-- the budget left.
+local function reap(budget)
+  for _, f in ipairs(redis.call('ZRANGEBYSCORE', K_EXPIRY, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    live_lock(f)
+    budget = budget - 1
+  end
+  if budget <= 0 then return 0 end
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', K_CONNS, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    disconnect(c)
+    budget = budget - 1
+  end
+  if budget <= 0 then return 0 end
+  for _, u in ipairs(redis.call('ZRANGEBYSCORE', K_GRACE, '-inf', I(NOW), 'LIMIT', 0, budget)) do
+    redis.call('ZREM', K_GRACE, u)
+    if redis.call('HEXISTS', K_PRESENT, u) == 0 then
+      local l = held(u)
+      if l then release(l, 'disconnected') end
+    end
+    budget = budget - 1
+  end
+  return budget
+end
+
 init(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 K_DUE = KEYS[1]
 local budget = tonumber(ARGV[5])
@@ -21,4 +48,4 @@ for _, p in ipairs(redis.call('ZRANGEBYSCORE', K_DUE, '-inf', I(NOW), 'LIMIT', 0
   reindex()
 end
 local r = redis.call('ZRANGE', K_DUE, 0, 0, 'WITHSCORES')
-return {r[2] or '-1', RELEASED.expired, RELEASED.disconnected}
+return {r[2] or '-1', EXPIRED, DISCONNECTED}

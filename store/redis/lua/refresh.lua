@@ -7,7 +7,7 @@
 -- ARGV[6] lease ms  ARGV[7..] pairs connID, user
 -- Returns {'ok'}.
 local lease = tonumber(ARGV[6])
-local dl = lease > 0 and I(NOW + lease) or nil -- <= 0: no lease
+local dl = lease > 0 and NOW + lease or nil -- <= 0: no lease
 for i = 7, #ARGV - 1, 2 do
   connect(ARGV[i], ARGV[i + 1], dl)
 end

@@ -7,11 +7,9 @@ local file, user, token, force = ARGV[6], ARGV[7], ARGV[8], ARGV[9] == '1'
 
 local l = live_lock(file)
 if not l then
-  reindex()
   return with_released({'not_locked'})
 end
-if l.u ~= user and not force then return with_released({'not_owner', lock_reply(l)}) end
-if token ~= '' and token ~= I(l.k) then return with_released({'stale_token', lock_reply(l)}) end
+if l[U] ~= user and not force then return with_released({'not_owner', l}) end
+if token ~= '' and token ~= l[K] then return with_released({'stale_token', l}) end
 if force then release(l, 'forced') else release(l, 'unlocked') end
-reindex()
-return with_released({'ok', lock_reply(l)})
+return with_released({'ok', l})

@@ -6,7 +6,7 @@
 local locks = {}
 for _, f in ipairs(redis.call('ZRANGE', K_EXPIRY, 0, -1)) do
   local l = get_lock(f)
-  if l and l.u then locks[#locks + 1] = lock_reply(l) end
+  if l and l[U] then locks[#locks + 1] = l end
 end
 local seq = redis.call('HGET', K_META, 'seq')
 if not seq then -- no counter (never an event, or evicted): the stream's top
