@@ -147,13 +147,15 @@ func (t *sioSocket) setup(ss *session.Session, ended func()) {
 	}
 	// Any other event gets the same answer as over WebSocket (an error
 	// naming the field event), through its acknowledgement when it asked
-	// for one, so a client's callback never waits in vain.
+	// for one, so a client's callback never waits in vain. The library
+	// calls this on the socket's reading path: the answer runs on the
+	// socket's task queue, in order with the known events.
 	t.sock.OnAny(func(args ...any) {
 		if len(args) == 0 {
 			return
 		}
 		if name, ok := args[0].(string); ok && !slices.Contains(messages, name) {
-			t.message(ss, name, args[1:])
+			t.sock.Enqueue(func() { t.message(ss, name, args[1:]) })
 		}
 	})
 	var once sync.Once
