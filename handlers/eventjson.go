@@ -18,23 +18,13 @@ func appendEventData(b []byte, ev *filelock.Event) []byte {
 	b = append(b, '"')
 	switch ev.Type {
 	case filelock.EventLockAcquired:
-		b = append(b, `,"file":`...)
-		b = appendString(b, ev.Lock.File)
-		b = append(b, `,"user":`...)
-		b = appendString(b, ev.Lock.User)
-		b = append(b, `,"token":`...)
-		b = strconv.AppendInt(b, ev.Lock.Token, 10)
+		b = appendEventLock(b, ev.Lock)
 		b = append(b, `,"acquired_at":`...)
 		b = appendTime(b, ev.Lock.AcquiredAt)
 		b = append(b, `,"expires_at":`...)
 		b = appendTime(b, ev.Lock.ExpiresAt)
 	case filelock.EventLockReleased:
-		b = append(b, `,"file":`...)
-		b = appendString(b, ev.Lock.File)
-		b = append(b, `,"user":`...)
-		b = appendString(b, ev.Lock.User)
-		b = append(b, `,"token":`...)
-		b = strconv.AppendInt(b, ev.Lock.Token, 10)
+		b = appendEventLock(b, ev.Lock)
 		b = append(b, `,"reason":`...)
 		b = appendString(b, ev.Reason)
 	case filelock.EventSnapshot:
@@ -58,4 +48,15 @@ func appendEventData(b []byte, ev *filelock.Event) []byte {
 		b = appendString(b, ev.User)
 	}
 	return append(b, '}')
+}
+
+// appendEventLock appends the file, user and token members that both lock
+// events carry.
+func appendEventLock(b []byte, l filelock.Lock) []byte {
+	b = append(b, `,"file":`...)
+	b = appendString(b, l.File)
+	b = append(b, `,"user":`...)
+	b = appendString(b, l.User)
+	b = append(b, `,"token":`...)
+	return strconv.AppendInt(b, l.Token, 10)
 }
