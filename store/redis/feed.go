@@ -60,22 +60,10 @@ func (f *feed) Notices() <-chan store.Notice { return f.out }
 // subscription.
 func (f *feed) Subscribe(ctx context.Context, projectID string) error {
 	ch := f.s.channel(projectID)
-	w := make(chan struct{})
-	f.mu.Lock()
-	f.waiters[ch] = append(f.waiters[ch], w)
-	f.mu.Unlock()
-	err := f.ps.Subscribe(ctx, ch)
+	err := f.await(ctx, f.waiters, ch, f.ps.Subscribe)
 	if err == nil {
-		select {
-		case <-w:
-			return nil
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-f.done:
-			err = errors.New("feed closed")
-		}
+		return nil
 	}
-	f.forget(f.waiters, ch, w)
 	// go-redis keeps a channel it was asked for even when the request
 	// failed, and would resubscribe it on every reconnect: forget it, since
 	// the caller will not Unsubscribe what it was told failed.
@@ -91,12 +79,25 @@ func (f *feed) Subscribe(ctx context.Context, projectID string) error {
 // broken connection ends the wait too: go-redis renews only the channels
 // still subscribed.
 func (f *feed) Unsubscribe(ctx context.Context, projectID string) error {
-	ch := f.s.channel(projectID)
+	err := f.await(ctx, f.unwaiters, f.s.channel(projectID), f.ps.Unsubscribe)
+	if err == nil || errors.Is(err, errFeedClosed) { // closed: no notice comes any more
+		return nil
+	}
+	return wrap(err)
+}
+
+var errFeedClosed = errors.New("feed closed")
+
+// await sends a (un)subscription of channel ch and waits, as a waiter of
+// ch in waiters, until Redis confirms it (nil), ctx ends, or the feed
+// closes (errFeedClosed); a waiter not confirmed is forgotten.
+func (f *feed) await(ctx context.Context, waiters map[string][]chan struct{}, ch string,
+	send func(context.Context, ...string) error) error {
 	w := make(chan struct{})
 	f.mu.Lock()
-	f.unwaiters[ch] = append(f.unwaiters[ch], w)
+	waiters[ch] = append(waiters[ch], w)
 	f.mu.Unlock()
-	err := f.ps.Unsubscribe(ctx, ch)
+	err := send(ctx, ch)
 	if err == nil {
 		select {
 		case <-w:
@@ -104,11 +105,11 @@ func (f *feed) Unsubscribe(ctx context.Context, projectID string) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 		case <-f.done:
-			return nil // no notice comes any more
+			err = errFeedClosed
 		}
 	}
-	f.forget(f.unwaiters, ch, w)
-	return wrap(err)
+	f.forget(waiters, ch, w)
+	return err
 }
 
 // forget removes waiter w of channel ch from waiters.
